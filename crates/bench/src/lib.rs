@@ -1,0 +1,1 @@
+//! Shared measuring helpers for the side-by-side benchmarks.

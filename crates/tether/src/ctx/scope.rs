@@ -1,0 +1,237 @@
+//! The cancellation tree. A `Scope` is one cancellable node (Go's
+//! `cancelCtx`/`timerCtx`); value and `without_cancel` contexts share their
+//! nearest scope instead of making one.
+//!
+//! Invariants:
+//! - `state` and `cause` change together, once, under `inner`'s lock; so
+//!   `err()` (one atomic load) and `cause()` agree.
+//! - A scope is registered in its parent's `children` from creation until
+//!   it is cancelled (by itself: it detaches; by the parent: the parent
+//!   drains its children). Dropping a `CancelHandle` cancels, so no
+//!   registration outlives its context, and the strong parent↔child cycle
+//!   is always broken.
+//! - Waiters and after-funcs are woken after the lock is released, and a
+//!   parent's cancel walks its subtree with an explicit stack (a chain of
+//!   100,000 descendants must not overflow the thread's stack).
+
+use std::time::Instant;
+
+use super::after_func::AfterFuncState;
+use super::error::{Cause, Error};
+use crate::clock::{self, TimerId};
+use crate::slab::Slab;
+use crate::sync_impl::{Arc, AtomicU8, AtomicUsize, Mutex, lock};
+use crate::waiter::{WaitList, Wake};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+pub(super) const LIVE: u8 = 0;
+const CANCELED: u8 = 1;
+const DEADLINE: u8 = 2;
+const NO_KEY: usize = usize::MAX;
+
+pub(crate) struct Scope {
+    state: AtomicU8,
+    /// The effective deadline (own or inherited); never later than the parent's.
+    pub(super) deadline: Option<Instant>,
+    /// Recorded as the cause when *this scope's own* deadline fires.
+    deadline_cause: Option<Cause>,
+    parent: Option<Arc<Scope>>,
+    /// Our key in `parent.inner.children`; read and written under the
+    /// parent's lock.
+    key_in_parent: AtomicUsize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    cause: Option<Cause>,
+    children: Slab<Arc<Scope>>,
+    waiters: WaitList,
+    after_funcs: Slab<Arc<AfterFuncState>>,
+    timer: Option<TimerId>,
+}
+
+impl Scope {
+    /// A new scope below `parent` (None: below a never-done context).
+    /// If the parent is already done, the child is born done with the
+    /// parent's error and cause.
+    pub(super) fn new_child(
+        parent: Option<&Arc<Scope>>,
+        deadline: Option<Instant>,
+        deadline_cause: Option<Cause>,
+    ) -> Arc<Scope> {
+        let child = Arc::new(Scope {
+            state: AtomicU8::new(LIVE),
+            deadline,
+            deadline_cause,
+            parent: parent.cloned(),
+            key_in_parent: AtomicUsize::new(NO_KEY),
+            inner: Mutex::new(Inner::default()),
+        });
+        if let Some(parent) = parent {
+            let mut p = lock(&parent.inner);
+            match parent.state.load(Relaxed) {
+                LIVE => {
+                    let key = p.children.insert(child.clone());
+                    child.key_in_parent.store(key, Relaxed);
+                }
+                state => {
+                    // Born done: copy the parent's outcome. No one else can
+                    // see the child yet, so this cannot race.
+                    let cause = p.cause.clone();
+                    drop(p);
+                    let mut c = lock(&child.inner);
+                    c.cause = cause;
+                    child.state.store(state, Release);
+                }
+            }
+        }
+        child
+    }
+
+    /// Arms this scope's own deadline timer (or fires it at once).
+    pub(super) fn arm_deadline(self: &Arc<Self>, at: Instant) {
+        if at <= clock::now() {
+            self.fire_deadline();
+            return;
+        }
+        let me = self.clone();
+        let id = clock::add_timer(at, move || me.fire_deadline());
+        let mut g = lock(&self.inner);
+        if self.state.load(Relaxed) == LIVE {
+            g.timer = Some(id);
+        } else {
+            drop(g);
+            // Already done (parent cancelled meanwhile, or the timer raced
+            // us): don't keep the scope alive until the deadline.
+            clock::cancel_timer(id);
+        }
+    }
+
+    fn fire_deadline(self: &Arc<Self>) {
+        let cause = self.deadline_cause.clone().unwrap_or_else(|| Error::DeadlineExceeded.as_cause());
+        self.cancel(Error::DeadlineExceeded, cause, true);
+    }
+
+    #[inline]
+    pub(super) fn err(&self) -> Option<Error> {
+        match self.state.load(Acquire) {
+            LIVE => None,
+            CANCELED => Some(Error::Canceled),
+            _ => Some(Error::DeadlineExceeded),
+        }
+    }
+
+    #[inline]
+    pub(super) fn is_done(&self) -> bool {
+        self.state.load(Acquire) != LIVE
+    }
+
+    pub(super) fn cause(&self) -> Option<Cause> {
+        if !self.is_done() {
+            return None;
+        }
+        lock(&self.inner).cause.clone()
+    }
+
+    /// Cancels this scope and its whole subtree, first cancel wins.
+    /// `detach` removes this scope from its parent (not needed when the
+    /// parent is the one cancelling: it has drained its children).
+    pub(super) fn cancel(self: &Arc<Self>, err: Error, cause: Cause, detach: bool) {
+        let Some(children) = self.cancel_one(err, &cause) else { return };
+        if detach {
+            self.detach();
+        }
+        let mut stack = children;
+        while let Some(child) = stack.pop() {
+            if let Some(grandchildren) = child.cancel_one(err, &cause) {
+                stack.extend(grandchildren);
+            }
+        }
+    }
+
+    /// Marks this one scope done; returns its children to cancel next, or
+    /// None if it was already done.
+    fn cancel_one(&self, err: Error, cause: &Cause) -> Option<Vec<Arc<Scope>>> {
+        let mut g = lock(&self.inner);
+        if self.state.load(Relaxed) != LIVE {
+            return None;
+        }
+        g.cause = Some(cause.clone());
+        self.state.store(if err == Error::Canceled { CANCELED } else { DEADLINE }, Release);
+        let children: Vec<_> = g.children.drain().collect();
+        let waiters = g.waiters.take_all();
+        let after_funcs: Vec<_> = g.after_funcs.drain().collect();
+        let timer = g.timer.take();
+        drop(g);
+        if let Some(id) = timer {
+            clock::cancel_timer(id);
+        }
+        waiters.wake();
+        for f in after_funcs {
+            f.launch();
+        }
+        Some(children)
+    }
+
+    fn detach(self: &Arc<Self>) {
+        if let Some(parent) = &self.parent {
+            let mut p = lock(&parent.inner);
+            let key = self.key_in_parent.swap(NO_KEY, Relaxed);
+            if key != NO_KEY {
+                p.children.remove_if(key, |c| Arc::ptr_eq(c, self));
+            }
+        }
+    }
+
+    /// Registers a waiter unless already done (then returns None).
+    pub(crate) fn register(&self, w: Wake) -> Option<usize> {
+        let mut g = lock(&self.inner);
+        if self.state.load(Relaxed) != LIVE {
+            return None;
+        }
+        Some(g.waiters.register(w))
+    }
+
+    /// Registers or refreshes a task waiter; false if already done.
+    pub(super) fn register_task(&self, key: &mut Option<usize>, waker: &std::task::Waker) -> bool {
+        let mut g = lock(&self.inner);
+        if self.state.load(Relaxed) != LIVE {
+            return false;
+        }
+        g.waiters.register_task(key, waker);
+        true
+    }
+
+    /// Removes a waiter that gave up. After cancellation the list was
+    /// drained and never refilled, so a stale key is simply ignored.
+    pub(crate) fn unregister(&self, key: usize) {
+        let mut g = lock(&self.inner);
+        if self.state.load(Relaxed) == LIVE {
+            g.waiters.remove(key);
+        }
+    }
+
+    /// Registers an after-func; if already done, launches it at once.
+    pub(super) fn add_after_func(&self, f: &Arc<AfterFuncState>) -> Option<usize> {
+        let mut g = lock(&self.inner);
+        if self.state.load(Relaxed) != LIVE {
+            drop(g);
+            f.launch();
+            return None;
+        }
+        Some(g.after_funcs.insert(f.clone()))
+    }
+
+    pub(super) fn remove_after_func(&self, key: usize, f: &Arc<AfterFuncState>) {
+        let mut g = lock(&self.inner);
+        g.after_funcs.remove_if(key, |x| Arc::ptr_eq(x, f));
+    }
+
+    /// Live registrations (children, waiters, after-funcs): for tests.
+    #[allow(dead_code)]
+    pub(super) fn registrations(&self) -> usize {
+        let g = lock(&self.inner);
+        g.children.len() + g.waiters.len() + g.after_funcs.len()
+    }
+}

@@ -1,0 +1,27 @@
+//! Request-scoped values: an immutable linked list, newest first, so that
+//! lookups find the nearest value and a child never changes its parent.
+
+use std::any::Any;
+use std::sync::Arc;
+
+pub(super) struct ValueLink<V: ?Sized = dyn Any + Send + Sync> {
+    pub(super) next: Option<Arc<ValueLink>>,
+    pub(super) value: V,
+}
+
+impl ValueLink {
+    /// A new list head holding `value` in front of `next` (one allocation).
+    pub(super) fn push<T: Send + Sync + 'static>(next: Option<Arc<ValueLink>>, value: T) -> Arc<ValueLink> {
+        Arc::new(ValueLink { next, value })
+    }
+
+    /// The nearest value of type `T`.
+    pub(super) fn find<T: 'static>(mut link: &ValueLink) -> Option<&T> {
+        loop {
+            if let Some(v) = link.value.downcast_ref::<T>() {
+                return Some(v);
+            }
+            link = link.next.as_deref()?;
+        }
+    }
+}
