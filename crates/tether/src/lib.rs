@@ -30,6 +30,13 @@ pub(crate) mod sync_impl;
 pub(crate) mod task;
 pub(crate) mod waiter;
 
+pub mod chan;
 pub mod ctx;
+pub mod group;
+pub mod leak;
+pub mod pool;
+pub mod rate;
+pub mod sync;
+pub mod time;
 
 pub use ctx::Context;

@@ -114,7 +114,7 @@ impl Scope {
     }
 
     #[inline]
-    pub(super) fn err(&self) -> Option<Error> {
+    pub(crate) fn err(&self) -> Option<Error> {
         match self.state.load(Acquire) {
             LIVE => None,
             CANCELED => Some(Error::Canceled),
@@ -123,7 +123,7 @@ impl Scope {
     }
 
     #[inline]
-    pub(super) fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.state.load(Acquire) != LIVE
     }
 
