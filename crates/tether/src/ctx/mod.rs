@@ -156,7 +156,7 @@ impl Context {
         }
         let scope = Scope::new_child(self.node.scope.as_ref(), Some(at), cause);
         if !scope.is_done() {
-            scope.arm_deadline(at);
+            Scope::arm_deadline(&scope, at);
         }
         (self.derive(Some(scope.clone())), CancelHandle { scope })
     }
@@ -316,13 +316,13 @@ impl CancelHandle {
     /// Cancels the context and all its descendants with cause
     /// [`Error::Canceled`]. Idempotent: only the first cancel counts.
     pub fn cancel(&self) {
-        self.scope.cancel(Error::Canceled, Error::Canceled.as_cause(), true);
+        Scope::cancel(&self.scope, Error::Canceled, Error::Canceled.as_cause(), true);
     }
 
     /// Cancels with `cause` (Go's `CancelCauseFunc`); the first cancel
     /// wins, so a later cause is ignored.
     pub fn cancel_with_cause(&self, cause: Cause) {
-        self.scope.cancel(Error::Canceled, cause, true);
+        Scope::cancel(&self.scope, Error::Canceled, cause, true);
     }
 }
 

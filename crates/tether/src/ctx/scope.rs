@@ -90,15 +90,15 @@ impl Scope {
     }
 
     /// Arms this scope's own deadline timer (or fires it at once).
-    pub(super) fn arm_deadline(self: &Arc<Self>, at: Instant) {
+    pub(super) fn arm_deadline(this: &Arc<Self>, at: Instant) {
         if at <= clock::now() {
-            self.fire_deadline();
+            Scope::fire_deadline(this);
             return;
         }
-        let me = self.clone();
-        let id = clock::add_timer(at, move || me.fire_deadline());
-        let mut g = lock(&self.inner);
-        if self.state.load(Relaxed) == LIVE {
+        let me = this.clone();
+        let id = clock::add_timer(at, move || Scope::fire_deadline(&me));
+        let mut g = lock(&this.inner);
+        if this.state.load(Relaxed) == LIVE {
             g.timer = Some(id);
         } else {
             drop(g);
@@ -108,9 +108,9 @@ impl Scope {
         }
     }
 
-    fn fire_deadline(self: &Arc<Self>) {
-        let cause = self.deadline_cause.clone().unwrap_or_else(|| Error::DeadlineExceeded.as_cause());
-        self.cancel(Error::DeadlineExceeded, cause, true);
+    fn fire_deadline(this: &Arc<Self>) {
+        let cause = this.deadline_cause.clone().unwrap_or_else(|| Error::DeadlineExceeded.as_cause());
+        Scope::cancel(this, Error::DeadlineExceeded, cause, true);
     }
 
     #[inline]
@@ -137,10 +137,10 @@ impl Scope {
     /// Cancels this scope and its whole subtree, first cancel wins.
     /// `detach` removes this scope from its parent (not needed when the
     /// parent is the one cancelling: it has drained its children).
-    pub(super) fn cancel(self: &Arc<Self>, err: Error, cause: Cause, detach: bool) {
-        let Some(children) = self.cancel_one(err, &cause) else { return };
+    pub(crate) fn cancel(this: &Arc<Self>, err: Error, cause: Cause, detach: bool) {
+        let Some(children) = this.cancel_one(err, &cause) else { return };
         if detach {
-            self.detach();
+            Scope::detach(this);
         }
         let mut stack = children;
         while let Some(child) = stack.pop() {
@@ -174,12 +174,12 @@ impl Scope {
         Some(children)
     }
 
-    fn detach(self: &Arc<Self>) {
-        if let Some(parent) = &self.parent {
+    fn detach(this: &Arc<Self>) {
+        if let Some(parent) = &this.parent {
             let mut p = lock(&parent.inner);
-            let key = self.key_in_parent.swap(NO_KEY, Relaxed);
+            let key = this.key_in_parent.swap(NO_KEY, Relaxed);
             if key != NO_KEY {
-                p.children.remove_if(key, |c| Arc::ptr_eq(c, self));
+                p.children.remove_if(key, |c| Arc::ptr_eq(c, this));
             }
         }
     }
