@@ -35,6 +35,11 @@ impl AfterFuncState {
         crate::task::spawn_thread("after_func", self.spawned_at, f);
     }
 
+    #[cfg(all(test, loom))]
+    pub(super) fn is_started(&self) -> bool {
+        self.status.load(std::sync::atomic::Ordering::Acquire) == STARTED
+    }
+
     fn stop(&self) -> bool {
         self.status.compare_exchange(PENDING, STOPPED, AcqRel, std::sync::atomic::Ordering::Acquire).is_ok()
     }
@@ -49,6 +54,11 @@ pub struct AfterFunc {
 }
 
 impl AfterFunc {
+    #[cfg(all(test, loom))]
+    pub(super) fn state(&self) -> &Arc<AfterFuncState> {
+        &self.state
+    }
+
     pub(super) fn new(state: Arc<AfterFuncState>, registration: Option<(Arc<Scope>, usize)>) -> Self {
         AfterFunc { state, registration }
     }

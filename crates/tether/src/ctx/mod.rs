@@ -56,6 +56,8 @@
 
 mod after_func;
 mod error;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod scope;
 mod values;
 
@@ -290,6 +292,14 @@ impl Context {
     /// When the context will be done by itself, if ever.
     pub fn deadline(&self) -> Option<Instant> {
         self.node.scope.as_ref()?.deadline
+    }
+
+    /// How many registrations (children, waiters, after-funcs) this
+    /// context's own scope holds: a diagnostic for tests that check that
+    /// nothing outlives its context.
+    #[doc(hidden)]
+    pub fn __registrations(&self) -> usize {
+        self.node.scope.as_ref().map_or(0, |s| s.registrations())
     }
 
     /// The scope this context observes (for select arms and other

@@ -9,6 +9,17 @@ pub(super) struct ValueLink<V: ?Sized = dyn Any + Send + Sync> {
     pub(super) value: V,
 }
 
+impl<V: ?Sized> Drop for ValueLink<V> {
+    /// Drops long value chains iteratively (no stack overflow).
+    fn drop(&mut self) {
+        let mut next = self.next.take();
+        while let Some(mut link) = next {
+            // Unique: unhook its successor before it drops; shared: stop.
+            next = Arc::get_mut(&mut link).and_then(|l| l.next.take());
+        }
+    }
+}
+
 impl ValueLink {
     /// A new list head holding `value` in front of `next` (one allocation).
     pub(super) fn push<T: Send + Sync + 'static>(next: Option<Arc<ValueLink>>, value: T) -> Arc<ValueLink> {
