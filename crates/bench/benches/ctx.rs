@@ -1,1 +1,127 @@
-fn main() {}
+//! ctx benchmarks: tether's Context beside tokio-util's CancellationToken
+//! and Go's context. Run with `bench/run ctx`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use tether::Context;
+use tether_bench::{Table, go_bench, quick};
+use tokio_util::sync::CancellationToken;
+
+const TREE: usize = 100_000;
+
+fn main() {
+    let go = go_bench("ctx");
+    let mut t = Table::new("ctx: cancellation (ns per operation; trees: per whole cancel)", &["tokio-util", "Go"]);
+    let gorec = |t: &mut Table, case: &str, name: &str| {
+        if let Some(ns) = go.get(name) {
+            t.record(case, "Go", *ns);
+        }
+    };
+
+    let (ctx, _h) = Context::background().with_cancel();
+    t.bench("is_done() on a live context", "tether", |n| {
+        for _ in 0..n {
+            black_box(black_box(&ctx).is_done());
+        }
+    });
+    let token = CancellationToken::new();
+    t.bench("is_done() on a live context", "tokio-util", |n| {
+        for _ in 0..n {
+            black_box(black_box(&token).is_cancelled());
+        }
+    });
+    gorec(&mut t, "is_done() on a live context", "IsDone");
+
+    t.bench("with_cancel + drop (child of a live parent)", "tether", |n| {
+        for _ in 0..n {
+            let (c, h) = ctx.with_cancel();
+            drop(black_box(h));
+            drop(c);
+        }
+    });
+    t.bench("with_cancel + drop (child of a live parent)", "tokio-util", |n| {
+        for _ in 0..n {
+            drop(black_box(token.child_token()));
+        }
+    });
+    gorec(&mut t, "with_cancel + drop (child of a live parent)", "WithCancelDrop");
+
+    t.bench("with_timeout(1h) + cancel", "tether", |n| {
+        for _ in 0..n {
+            let (c, h) = ctx.with_timeout(Duration::from_secs(3600));
+            h.cancel();
+            drop(black_box(c));
+        }
+    });
+    gorec(&mut t, "with_timeout(1h) + cancel", "WithTimeoutCancel");
+
+    for (case, fanout, go_name) in [
+        ("cancel a tree of 100,000 (fan-out 10)", 10, "CancelTree100kFanout10"),
+        ("cancel 100,000 children of one parent", TREE, "CancelFlat100k"),
+    ] {
+        let rounds = if quick() { 1 } else { 7 };
+        t.record(case, "tether", median(rounds, || tether_tree(fanout)));
+        t.record(case, "tokio-util", median(rounds, || tokio_tree(fanout)));
+        gorec(&mut t, case, go_name);
+    }
+    t.print();
+}
+
+fn median(rounds: usize, mut f: impl FnMut() -> f64) -> f64 {
+    let mut v: Vec<f64> = (0..rounds).map(|_| f()).collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Builds a tree of `TREE` descendants below a root, then times the root's
+/// cancel (ns for the whole tree).
+fn tether_tree(fanout: usize) -> f64 {
+    let (root, cancel) = Context::background().with_cancel();
+    let mut keep = Vec::with_capacity(TREE);
+    let mut level = vec![root.clone()];
+    while keep.len() < TREE {
+        let mut next = Vec::new();
+        'outer: for p in &level {
+            for _ in 0..fanout {
+                if keep.len() == TREE {
+                    break 'outer;
+                }
+                let (c, h) = p.with_cancel();
+                next.push(c.clone());
+                keep.push((c, h));
+            }
+        }
+        level = next;
+    }
+    let t = Instant::now();
+    cancel.cancel();
+    let e = t.elapsed().as_nanos() as f64;
+    assert!(keep.iter().all(|(c, _)| c.is_done()));
+    e
+}
+
+fn tokio_tree(fanout: usize) -> f64 {
+    let root = CancellationToken::new();
+    let mut keep = Vec::with_capacity(TREE);
+    let mut level = vec![root.clone()];
+    while keep.len() < TREE {
+        let mut next = Vec::new();
+        'outer: for p in &level {
+            for _ in 0..fanout {
+                if keep.len() == TREE {
+                    break 'outer;
+                }
+                let c = p.child_token();
+                next.push(c.clone());
+                keep.push(c);
+            }
+        }
+        level = next;
+    }
+    let t = Instant::now();
+    root.cancel();
+    let e = t.elapsed().as_nanos() as f64;
+    assert!(keep.iter().all(|c| c.is_cancelled()));
+    e
+}

@@ -1,0 +1,3 @@
+module tether.bench/ctx
+
+go 1.27
