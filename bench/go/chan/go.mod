@@ -1,0 +1,3 @@
+module tether.bench/chan
+
+go 1.27
