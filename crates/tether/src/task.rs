@@ -1,22 +1,143 @@
 //! The one place where tether starts threads and tasks, so that every task
-//! it starts can be accounted for (see the `leak` module).
+//! it starts is accounted for (see the `leak` module): each spawn creates a
+//! [`Registration`] that moves into the task and drops when it ends —
+//! completed, panicked, aborted, or dropped with its runtime.
+//!
+//! Async tasks go to the ambient tokio runtime when there is one (feature
+//! `tokio`); otherwise each runs on its own thread under a small
+//! thread-parking executor, so every API also works in plain-thread
+//! programs. Blocking closures go to tokio's blocking pool when a runtime is
+//! present, else to a new thread.
 
+use std::future::Future;
 use std::panic::Location;
+use std::pin::Pin;
+use std::task::{Context as TaskCx, Poll};
 
-/// Starts `f` on a new OS thread named `tether-{what}`.
+pub(crate) use crate::leak::{Name, Registration};
+
+/// Starts `f` on a new OS thread named `tether-{what}`, registered as a
+/// task of kind `what`.
 pub(crate) fn spawn_thread(
     what: &'static str,
     spawned_at: &'static Location<'static>,
     f: impl FnOnce() + Send + 'static,
 ) {
-    let _ = spawned_at;
+    let reg = Registration::new(what, None, spawned_at);
+    start_thread(what, reg, move |reg| {
+        f();
+        drop(reg);
+    });
+}
+
+/// Starts `f` on a new OS thread with `reg` entered; `f` owns `reg` and
+/// decides when the task counts as over (it drops `reg`).
+pub(crate) fn start_thread(what: &'static str, reg: Registration, f: impl FnOnce(Registration) + Send + 'static) {
     #[cfg(not(loom))]
     {
-        std::thread::Builder::new().name(format!("tether-{what}")).spawn(f).expect("tether: could not start a thread");
+        std::thread::Builder::new()
+            .name(format!("tether-{what}"))
+            .spawn(move || {
+                let _entered = reg.enter();
+                f(reg);
+            })
+            .expect("tether: could not start a thread");
     }
     #[cfg(loom)]
     {
         let _ = what;
+        drop(reg);
         drop(f);
+    }
+}
+
+/// Runs `f` on tokio's blocking pool if a runtime is present, else on a new
+/// thread, with `reg` entered; `f` owns `reg` (drops it when the task is
+/// over). If the runtime shuts down before `f` starts, both are dropped.
+pub(crate) fn spawn_blocking(what: &'static str, reg: Registration, f: impl FnOnce(Registration) + Send + 'static) {
+    #[cfg(all(feature = "tokio", not(loom)))]
+    if let Ok(h) = tokio::runtime::Handle::try_current() {
+        drop(h.spawn_blocking(move || {
+            let _entered = reg.enter();
+            f(reg);
+        }));
+        return;
+    }
+    start_thread(what, reg, f);
+}
+
+/// Spawns `fut` (which must track itself, see [`Tracked`]) on the ambient
+/// tokio runtime, or on its own thread with a parking executor when there
+/// is none.
+pub(crate) fn spawn_async<F: Future<Output = ()> + Send + 'static>(what: &'static str, fut: F) {
+    #[cfg(all(feature = "tokio", not(loom)))]
+    if let Ok(h) = tokio::runtime::Handle::try_current() {
+        drop(h.spawn(fut));
+        return;
+    }
+    #[cfg(not(loom))]
+    {
+        std::thread::Builder::new()
+            .name(format!("tether-{what}"))
+            .spawn(move || block_on(fut))
+            .expect("tether: could not start a thread");
+    }
+    #[cfg(loom)]
+    {
+        let _ = what;
+        drop(fut);
+    }
+}
+
+/// Runs a future to completion on the current thread, parking between
+/// wake-ups.
+#[cfg(not(loom))]
+pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
+    struct ThreadWaker(std::thread::Thread);
+    impl std::task::Wake for ThreadWaker {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = TaskCx::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+/// A future that carries its leak [`Registration`] and runs each poll with
+/// it entered (so spawns inside inherit the tracker tag and notes reach its
+/// entry). The registration drops with the future.
+pub(crate) struct Tracked<F> {
+    fut: F,
+    reg: Registration,
+}
+
+impl<F> Tracked<F> {
+    pub(crate) fn new(fut: F, reg: Registration) -> Self {
+        Tracked { fut, reg }
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned: it is never moved out of
+        // `Tracked` and `Tracked` has no Drop impl that could move it;
+        // `reg` is never pinned (it is only borrowed).
+        let this = unsafe { self.get_unchecked_mut() };
+        let _entered = this.reg.enter();
+        // SAFETY: see above.
+        unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx)
     }
 }

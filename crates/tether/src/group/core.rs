@@ -1,0 +1,315 @@
+//! The shared state of a [`Group`](super::Group) or a thread
+//! [`Scope`](super::Scope): the count of live tasks (for `wait`), the limit
+//! slots, the first error and first panic, and the group's context.
+//!
+//! Invariants:
+//! - `pending` counts tasks spawned and not yet ended; it is incremented
+//!   before a task is started and decremented by the task's end guard after
+//!   its future/closure, registration and slot are gone, so `wait` returns
+//!   only after every task is entirely over. Its 1→0 transition takes
+//!   `lists` and wakes the idle waiters; a waiter checks `pending` under the
+//!   same lock, so no wake-up is lost.
+//! - With a limit, `active` (slots held) never exceeds `limit`: a slot is
+//!   taken by CAS before the task starts. `release` decrements `active`
+//!   then reads `slot_waiters`; a waiter increments `slot_waiters` (under
+//!   `lists`) then retries the CAS — both SeqCst, so at least one of them
+//!   sees the other and no freed slot goes unnoticed.
+
+use std::any::Any;
+use std::panic::Location;
+
+use super::{TaskFailed, TaskPanicked};
+use crate::ctx::{CancelHandle, Cause, Context};
+use crate::slab::Slab;
+use crate::sync_impl::{AtomicUsize, Mutex, lock};
+use crate::waiter::{WaitList, Wake};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
+
+pub(super) const NO_LIMIT: usize = usize::MAX;
+
+pub(super) type Payload = Box<dyn Any + Send + 'static>;
+
+pub(super) struct Core<E> {
+    pub(super) ctx: Context,
+    cancel: CancelHandle,
+    /// For async groups: a scope independent of `ctx`, cancelled only when
+    /// the group is dropped without `wait`, that aborts its async tasks.
+    abort: Option<(Context, CancelHandle)>,
+    to_cause: Option<fn(&E) -> Cause>,
+    pending: AtomicUsize,
+    active: AtomicUsize,
+    pub(super) limit: AtomicUsize,
+    slot_waiters: AtomicUsize,
+    outcome: Mutex<Outcome<E>>,
+    lists: Mutex<Lists>,
+}
+
+struct Outcome<E> {
+    err: Option<E>,
+    panic: Option<Payload>,
+}
+
+#[derive(Default)]
+struct Lists {
+    idle: WaitList,
+    slots: Slab<Wake>,
+}
+
+impl<E> Core<E> {
+    pub(super) fn new(parent: &Context, to_cause: Option<fn(&E) -> Cause>, limit: usize, abortable: bool) -> Core<E> {
+        let (ctx, cancel) = parent.with_cancel();
+        Core {
+            ctx,
+            cancel,
+            abort: abortable.then(|| Context::background().with_cancel()),
+            to_cause,
+            pending: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
+            limit: AtomicUsize::new(limit),
+            slot_waiters: AtomicUsize::new(0),
+            outcome: Mutex::new(Outcome { err: None, panic: None }),
+            lists: Mutex::new(Lists::default()),
+        }
+    }
+
+    pub(super) fn is_limited(&self) -> bool {
+        self.limit.load(Relaxed) != NO_LIMIT
+    }
+
+    /// Takes a slot if one is free (always, without a limit).
+    pub(super) fn try_acquire(&self) -> bool {
+        let limit = self.limit.load(Relaxed);
+        if limit == NO_LIMIT {
+            return true;
+        }
+        let mut cur = self.active.load(SeqCst);
+        while cur < limit {
+            match self.active.compare_exchange_weak(cur, cur + 1, SeqCst, SeqCst) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+        false
+    }
+
+    /// Gives a slot back and wakes the spawners waiting for one.
+    pub(super) fn release(&self) {
+        self.active.fetch_sub(1, SeqCst);
+        if self.slot_waiters.load(SeqCst) > 0 {
+            let l = lock(&self.lists);
+            for (_, w) in l.slots.iter() {
+                w.wake_by_ref();
+            }
+        }
+    }
+
+    /// Registers (or refreshes) a slot waiter; the caller retries
+    /// `try_acquire` afterwards.
+    pub(super) fn wait_slot(
+        &self,
+        key: &mut Option<usize>,
+        w: impl FnOnce() -> Wake,
+        waker: Option<&std::task::Waker>,
+    ) {
+        let mut l = lock(&self.lists);
+        match key.and_then(|k| l.slots.get_mut(k)) {
+            Some(existing) => {
+                if let Some(waker) = waker {
+                    existing.update_task(waker);
+                }
+            }
+            None => {
+                *key = Some(l.slots.insert(w()));
+                self.slot_waiters.store(l.slots.len(), SeqCst);
+            }
+        }
+    }
+
+    pub(super) fn unwait_slot(&self, key: &mut Option<usize>) {
+        if let Some(k) = key.take() {
+            let mut l = lock(&self.lists);
+            l.slots.remove(k);
+            self.slot_waiters.store(l.slots.len(), SeqCst);
+        }
+    }
+
+    /// Blocks the calling thread until a slot is taken (true) or the
+    /// group's context is done (false).
+    pub(super) fn acquire_blocking(&self) -> bool {
+        loop {
+            if self.ctx.is_done() {
+                return false;
+            }
+            if self.try_acquire() {
+                return true;
+            }
+            let mut key = None;
+            self.wait_slot(&mut key, Wake::current_thread, None);
+            let ctx_key = self.ctx.scope().and_then(|s| s.register(Wake::current_thread()));
+            let _note = crate::leak::note("waiting for a free slot of its group");
+            let mut got = false;
+            crate::waiter::block_until(
+                || {
+                    got = got || self.try_acquire();
+                    got || self.ctx.is_done()
+                },
+                None,
+            );
+            self.unwait_slot(&mut key);
+            if let (Some(k), Some(s)) = (ctx_key, self.ctx.scope()) {
+                s.unregister(k);
+            }
+            if got {
+                return true;
+            }
+        }
+    }
+
+    pub(super) fn pending(&self) -> usize {
+        self.pending.load(Acquire)
+    }
+
+    pub(super) fn begin(&self) {
+        self.pending.fetch_add(1, Relaxed);
+    }
+
+    /// One task is entirely over.
+    pub(super) fn end(&self) {
+        if self.pending.fetch_sub(1, AcqRel) == 1 {
+            let woken = lock(&self.lists).idle.take_all();
+            woken.wake();
+        }
+    }
+
+    /// True once no task is left; otherwise registers `w` (async waiters
+    /// refresh their waker through `key`).
+    pub(super) fn poll_idle(&self, key: &mut Option<usize>, waker: &std::task::Waker) -> bool {
+        if self.pending.load(Acquire) == 0 {
+            return true;
+        }
+        let mut l = lock(&self.lists);
+        if self.pending.load(Acquire) == 0 {
+            return true;
+        }
+        l.idle.register_task(key, waker);
+        false
+    }
+
+    pub(super) fn unregister_idle(&self, key: Option<usize>) {
+        if let Some(k) = key {
+            if self.pending.load(Acquire) != 0 {
+                lock(&self.lists).idle.remove(k);
+            }
+        }
+    }
+
+    pub(super) fn wait_idle_blocking(&self) {
+        if self.pending.load(Acquire) == 0 {
+            return;
+        }
+        {
+            let mut l = lock(&self.lists);
+            if self.pending.load(Acquire) == 0 {
+                return;
+            }
+            l.idle.register(Wake::current_thread());
+        }
+        crate::waiter::block_until(|| self.pending.load(Acquire) == 0, None);
+    }
+
+    /// Records a task's error: the first one is kept and becomes the
+    /// context's cause.
+    pub(super) fn fail(&self, e: E) {
+        let cause = match self.to_cause {
+            Some(f) => f(&e),
+            None => std::sync::Arc::new(TaskFailed),
+        };
+        {
+            let mut o = lock(&self.outcome);
+            if o.err.is_none() {
+                o.err = Some(e);
+            }
+        }
+        self.cancel.cancel_with_cause(cause);
+    }
+
+    /// Records a task's panic: the first payload is kept for `wait` to
+    /// resume; the context is cancelled with a [`TaskPanicked`] cause.
+    pub(super) fn panicked(
+        &self,
+        payload: Payload,
+        kind: &'static str,
+        name: Option<String>,
+        site: &'static Location<'static>,
+    ) {
+        let cause = TaskPanicked { kind, name, spawned_at: site, message: panic_message(&*payload) };
+        {
+            let mut o = lock(&self.outcome);
+            if o.panic.is_none() {
+                o.panic = Some(payload);
+            }
+        }
+        self.cancel.cancel_with_cause(std::sync::Arc::new(cause));
+    }
+
+    pub(super) fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// The abort scope of an async group.
+    pub(super) fn abort_scope(&self) -> &crate::sync_impl::Arc<crate::ctx::Scope> {
+        let (ctx, _) = self.abort.as_ref().expect("abort scope of an async group");
+        ctx.scope().expect("a cancellable context has a scope")
+    }
+
+    /// Aborts the async tasks (they drop at their next poll).
+    pub(super) fn abort(&self) {
+        if let Some((_, h)) = &self.abort {
+            h.cancel();
+        }
+    }
+
+    pub(super) fn has_panic(&self) -> bool {
+        lock(&self.outcome).panic.is_some()
+    }
+
+    /// The final outcome: the first panic wins over any error (a panic is
+    /// never hidden), then the first error.
+    pub(super) fn take_outcome(&self) -> Result<Result<(), E>, Payload> {
+        let mut o = lock(&self.outcome);
+        if let Some(p) = o.panic.take() {
+            return Err(p);
+        }
+        Ok(match o.err.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        })
+    }
+}
+
+/// Ends one task when dropped: whatever way the task finishes (returns,
+/// panics, is aborted or is dropped unstarted), `pending` goes down exactly
+/// once, after the slot is released.
+pub(super) struct EndGuard<E> {
+    pub(super) core: std::sync::Arc<Core<E>>,
+    pub(super) slot: bool,
+}
+
+impl<E> Drop for EndGuard<E> {
+    fn drop(&mut self) {
+        if self.slot {
+            self.core.release();
+        }
+        self.core.end();
+    }
+}
+
+pub(super) fn panic_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&'static str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

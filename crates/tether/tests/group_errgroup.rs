@@ -1,0 +1,405 @@
+//! Conformance with Go's errgroup (golang.org/x/sync/errgroup tests:
+//! zero group, WithContext, SetLimit/TryGo, panics), plus tether's own
+//! leak-free rules: drop aborts, tasks after cancel are not started.
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+use common::{assert_no_leaks, block_on, watchdog};
+use tether::Context;
+use tether::group::{Group, TaskFailed, TaskPanicked};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Boom(u32);
+impl std::fmt::Display for Boom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "boom {}", self.0)
+    }
+}
+impl std::error::Error for Boom {}
+
+#[test]
+fn zero_group_wait_returns_first_error_after_all_tasks() {
+    block_on(async {
+        let g = Group::<Boom>::new();
+        let finished = Arc::new(AtomicUsize::new(0));
+        for i in 0..8u32 {
+            let finished = finished.clone();
+            g.spawn(async move {
+                tokio::task::yield_now().await;
+                finished.fetch_add(1, SeqCst);
+                if i == 3 { Err(Boom(i)) } else { Ok(()) }
+            })
+            .await;
+        }
+        assert_eq!(g.wait().await, Err(Boom(3)));
+        assert_eq!(finished.load(SeqCst), 8, "wait returned before every task ended");
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn zero_group_without_errors_returns_ok() {
+    block_on(async {
+        let g = Group::<Boom>::new();
+        for _ in 0..100 {
+            g.spawn(async { Ok(()) }).await;
+        }
+        assert_eq!(g.wait().await, Ok(()));
+        let empty = Group::<Boom>::new();
+        assert_eq!(empty.wait().await, Ok(()));
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn with_context_first_error_cancels_ctx_with_that_cause() {
+    block_on(async {
+        let (g, ctx) = Group::<Boom>::with_context(&Context::background());
+        let sibling_saw_cancel = Arc::new(AtomicBool::new(false));
+        {
+            let ctx = ctx.clone();
+            let saw = sibling_saw_cancel.clone();
+            g.spawn(async move {
+                ctx.done().await;
+                saw.store(true, SeqCst);
+                Ok(())
+            })
+            .await;
+        }
+        g.spawn(async { Err(Boom(1)) }).await;
+        assert_eq!(g.wait().await, Err(Boom(1)));
+        assert!(sibling_saw_cancel.load(SeqCst));
+        assert_eq!(ctx.err(), Some(tether::ctx::Error::Canceled));
+        assert_eq!(ctx.cause().unwrap().downcast_ref::<Boom>(), Some(&Boom(1)));
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn with_context_is_canceled_when_wait_returns() {
+    block_on(async {
+        let (g, ctx) = Group::<Boom>::with_context(&Context::background());
+        g.spawn(async { Ok(()) }).await;
+        assert!(!ctx.is_done() || ctx.err().is_some());
+        g.wait().await.unwrap();
+        assert!(ctx.is_done());
+        assert!(ctx.cause().unwrap().downcast_ref::<tether::ctx::Error>().is_some());
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn parent_cancel_reaches_group_context() {
+    block_on(async {
+        let (parent, cancel) = Context::background().with_cancel();
+        let (g, ctx) = Group::<Boom>::with_context(&parent);
+        let c = ctx.clone();
+        g.spawn(async move {
+            c.done().await;
+            Ok(())
+        })
+        .await;
+        cancel.cancel();
+        assert_eq!(g.wait().await, Ok(()));
+        assert_eq!(ctx.err(), Some(tether::ctx::Error::Canceled));
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn zero_group_cause_is_task_failed() {
+    block_on(async {
+        let g = Group::<&'static str>::new();
+        let ctx = g.context().clone();
+        g.spawn(async { Err("nope") }).await;
+        ctx.done().await;
+        assert!(ctx.cause().unwrap().downcast_ref::<TaskFailed>().is_some());
+        assert_eq!(g.wait().await, Err("nope"));
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn task_spawned_after_cancel_is_not_started() {
+    block_on(async {
+        let (g, _ctx) = Group::<Boom>::with_context(&Context::background());
+        g.spawn(async { Err(Boom(7)) }).await;
+        g.context().done().await;
+        let ran = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(AtomicBool::new(false));
+        struct OnDrop(Arc<AtomicBool>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, SeqCst);
+            }
+        }
+        let (r, d) = (ran.clone(), OnDrop(dropped.clone()));
+        g.spawn(async move {
+            let _d = d;
+            r.store(true, SeqCst);
+            Ok(())
+        })
+        .await;
+        assert!(dropped.load(SeqCst), "the unstarted task is dropped at once");
+        let r2 = ran.clone();
+        assert!(!g.try_spawn(async move {
+            r2.store(true, SeqCst);
+            Ok(())
+        }));
+        let r3 = ran.clone();
+        g.spawn_blocking(move || {
+            r3.store(true, SeqCst);
+            Ok(())
+        });
+        assert_eq!(g.running(), 0);
+        assert_eq!(g.wait().await, Err(Boom(7)));
+        assert!(!ran.load(SeqCst));
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn limit_never_exceeded_async_and_blocking() {
+    block_on(async {
+        let g = Group::<Boom>::new().with_limit(3);
+        let now = Arc::new(AtomicUsize::new(0));
+        let max = Arc::new(AtomicUsize::new(0));
+        for i in 0..40 {
+            let (now, max) = (now.clone(), max.clone());
+            if i % 2 == 0 {
+                g.spawn(async move {
+                    max.fetch_max(now.fetch_add(1, SeqCst) + 1, SeqCst);
+                    tokio::task::yield_now().await;
+                    now.fetch_sub(1, SeqCst);
+                    Ok(())
+                })
+                .await;
+            } else {
+                g.spawn_blocking(move || {
+                    max.fetch_max(now.fetch_add(1, SeqCst) + 1, SeqCst);
+                    std::thread::yield_now();
+                    now.fetch_sub(1, SeqCst);
+                    Ok(())
+                });
+            }
+        }
+        g.wait().await.unwrap();
+        assert!(max.load(SeqCst) <= 3, "max concurrency {}", max.load(SeqCst));
+        assert!(max.load(SeqCst) >= 1);
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn try_spawn_returns_false_at_limit() {
+    block_on(async {
+        let g = Group::<Boom>::new().with_limit(1);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        assert!(g.try_spawn(async move {
+            let _ = rx.await;
+            Ok(())
+        }));
+        assert!(!g.try_spawn(async { Ok(()) }), "TryGo at the limit must fail");
+        tx.send(()).unwrap();
+        // once the first ends, a slot frees up
+        g.spawn(async { Ok(()) }).await;
+        g.wait().await.unwrap();
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn spawn_waiting_for_slot_gives_up_when_ctx_done() {
+    block_on(async {
+        let (g, ctx) = Group::<Boom>::with_context(&Context::background());
+        let g = g.with_limit(1);
+        let c = ctx.clone();
+        g.spawn(async move {
+            c.done().await;
+            Ok(())
+        })
+        .await;
+        let started = Arc::new(AtomicBool::new(false));
+        let s = started.clone();
+        let waiting = g.spawn(async move {
+            s.store(true, SeqCst);
+            Ok(())
+        });
+        let canceller = async {
+            tokio::task::yield_now().await;
+            g.cancel();
+        };
+        tokio::join!(waiting, canceller);
+        g.wait().await.unwrap();
+        assert!(!started.load(SeqCst));
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn dropped_spawn_future_drops_task_unstarted() {
+    block_on(async {
+        let g = Group::<Boom>::new().with_limit(1);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        g.spawn(async move {
+            let _ = rx.await;
+            Ok(())
+        })
+        .await;
+        let mut fut = Box::pin(g.spawn(async { panic!("must never start") }));
+        assert!(common::poll_once(&mut fut).is_none());
+        drop(fut);
+        tx.send(()).unwrap();
+        g.wait().await.unwrap();
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn panic_cancels_group_and_wait_resumes_payload() {
+    let r = std::panic::catch_unwind(|| {
+        block_on(async {
+            let (g, ctx) = Group::<Boom>::with_context(&Context::background());
+            let sibling_ended = Arc::new(AtomicBool::new(false));
+            let (c, ended) = (ctx.clone(), sibling_ended.clone());
+            g.spawn(async move {
+                c.done().await;
+                ended.store(true, SeqCst);
+                Ok(())
+            })
+            .await;
+            g.named("exploder").spawn(async { std::panic::panic_any(42u32) }).await;
+            ctx.done().await;
+            let cause = ctx.cause().unwrap();
+            let p = cause.downcast_ref::<TaskPanicked>().expect("cause says a task panicked");
+            assert_eq!(p.name(), Some("exploder"));
+            assert!(p.to_string().contains("exploder"), "{p}");
+            let flag = sibling_ended.clone();
+            let waited = std::panic::AssertUnwindSafe(g.wait());
+            let res = futures_catch(waited).await;
+            assert!(flag.load(SeqCst), "wait resumed before all tasks ended");
+            res
+        })
+    });
+    let payload = r.unwrap().unwrap_err();
+    assert_eq!(payload.downcast_ref::<u32>(), Some(&42));
+    assert_no_leaks();
+}
+
+/// catch_unwind for a future (tiny, to avoid a futures dependency).
+async fn futures_catch<F: std::future::Future>(
+    f: std::panic::AssertUnwindSafe<F>,
+) -> Result<F::Output, Box<dyn std::any::Any + Send>> {
+    let mut f = std::pin::pin!(f.0);
+    std::future::poll_fn(move |cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(p) => std::task::Poll::Ready(Err(p)),
+        }
+    })
+    .await
+}
+
+#[test]
+fn blocking_panic_resumed_by_wait_blocking() {
+    let r = watchdog(|| {
+        std::panic::catch_unwind(|| {
+            let g = Group::<Boom>::new();
+            g.spawn_blocking(|| panic!("blocking boom"));
+            g.wait_blocking()
+        })
+    });
+    let p = r.unwrap_err();
+    assert_eq!(p.downcast_ref::<&str>(), Some(&"blocking boom"));
+    assert_no_leaks();
+}
+
+#[test]
+fn dropped_group_with_panicked_task_fails_loudly() {
+    let r = watchdog(|| {
+        std::panic::catch_unwind(|| {
+            let g = Group::<Boom>::new();
+            g.spawn_blocking(|| panic!("lost?"));
+            while !g.context().is_done() {
+                std::thread::yield_now();
+            }
+            drop(g);
+        })
+    });
+    assert_eq!(r.unwrap_err().downcast_ref::<&str>(), Some(&"lost?"));
+    assert_no_leaks();
+}
+
+#[test]
+fn dropping_group_cancels_ctx_and_aborts_tasks() {
+    block_on(async {
+        let (g, ctx) = Group::<Boom>::with_context(&Context::background());
+        struct OnDrop(Arc<AtomicBool>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicBool::new(false));
+        let d = OnDrop(dropped.clone());
+        g.spawn(async move {
+            let _d = d;
+            std::future::pending::<()>().await; // ignores ctx: only an abort ends it
+            Ok(())
+        })
+        .await;
+        tokio::task::yield_now().await;
+        drop(g);
+        assert!(ctx.is_done());
+        for _ in 0..10_000 {
+            if dropped.load(SeqCst) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(dropped.load(SeqCst), "aborted task was not dropped");
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn group_works_without_a_runtime() {
+    watchdog(|| {
+        let g = Group::<Boom>::new().with_limit(2);
+        let n = Arc::new(AtomicUsize::new(0));
+        for _ in 0..5 {
+            let n = n.clone();
+            assert!(
+                g.try_spawn(async move {
+                    n.fetch_add(1, SeqCst);
+                    Ok(())
+                }) || true
+            );
+        }
+        g.spawn_blocking(|| Err(Boom(2)));
+        assert_eq!(g.wait_blocking(), Err(Boom(2)));
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn nested_tasks_and_many_tasks() {
+    block_on(async {
+        let g = Group::<Boom>::new();
+        let n = Arc::new(AtomicUsize::new(0));
+        for _ in 0..10_000 {
+            let n = n.clone();
+            g.spawn(async move {
+                n.fetch_add(1, SeqCst);
+                Ok(())
+            })
+            .await;
+        }
+        g.wait().await.unwrap();
+        assert_eq!(n.load(SeqCst), 10_000);
+    });
+    assert_no_leaks();
+}
