@@ -132,7 +132,7 @@ impl Semaphore {
     /// assert!(sem.try_acquire(2).is_some());
     /// ```
     pub fn try_acquire(&self, n: usize) -> Option<Permit<'_>> {
-        self.try_take(n).then_some(Permit { sem: self, n })
+        self.try_take(n).then(|| Permit { sem: self, n })
     }
 
     /// Waits until `n` permits are granted (in FIFO order) or `ctx` is
@@ -166,7 +166,7 @@ impl Semaphore {
     ///
     /// When polled with `n > size()` and a context that can never be done
     /// (it would wait forever).
-    pub fn acquire<'a>(&'a self, ctx: &'a Context, n: usize) -> Acquire<'a> {
+    pub fn acquire<'s, 'c>(&'s self, ctx: &'c Context, n: usize) -> Acquire<'s, 'c> {
         Acquire { sem: self, ctx, n, state: State::Init, done: ctx.done() }
     }
 
@@ -392,16 +392,16 @@ enum State {
 ///
 /// Cancel-safe: see [`Semaphore::acquire`].
 #[must_use = "futures do nothing unless awaited"]
-pub struct Acquire<'a> {
-    sem: &'a Semaphore,
-    ctx: &'a Context,
+pub struct Acquire<'s, 'c> {
+    sem: &'s Semaphore,
+    ctx: &'c Context,
     n: usize,
     state: State,
-    done: Done<'a>,
+    done: Done<'c>,
 }
 
-impl<'a> Future for Acquire<'a> {
-    type Output = Result<Permit<'a>, ctx::Error>;
+impl<'s> Future for Acquire<'s, '_> {
+    type Output = Result<Permit<'s>, ctx::Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -457,7 +457,7 @@ impl<'a> Future for Acquire<'a> {
     }
 }
 
-impl Drop for Acquire<'_> {
+impl Drop for Acquire<'_, '_> {
     fn drop(&mut self) {
         if let State::Queued(seq) = self.state {
             self.sem.cancel(seq, self.n);
@@ -465,7 +465,7 @@ impl Drop for Acquire<'_> {
     }
 }
 
-impl fmt::Debug for Acquire<'_> {
+impl fmt::Debug for Acquire<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire").field("n", &self.n).field("state", &self.state).finish()
     }
