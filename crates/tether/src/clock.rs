@@ -59,9 +59,12 @@ impl Timers {
 
 /// The current instant on tether's clock (real time unless a virtual clock
 /// drives this process).
+///
+/// Real time costs one relaxed atomic load plus `Instant::now()`; under a
+/// virtual clock the read also counts as clock activity (see [`virt`]).
 #[inline]
 pub(crate) fn now() -> Instant {
-    virt::now().unwrap_or_else(Instant::now)
+    if virt::is_active() { virt::now() } else { Instant::now() }
 }
 
 /// Runs `f` on the timer thread once the clock reaches `at`.
@@ -72,6 +75,7 @@ pub(crate) fn add_timer(at: Instant, f: impl FnOnce() + Send + 'static) -> Timer
     let earliest = q.keys().next().is_none_or(|first| id < *first);
     q.insert(id, Box::new(f));
     drop(q);
+    virt::touch();
     ensure_thread(t);
     if earliest {
         t.changed.notify_one();
@@ -81,7 +85,15 @@ pub(crate) fn add_timer(at: Instant, f: impl FnOnce() + Send + 'static) -> Timer
 
 /// Cancels a timer; true if it had not fired yet (and now never will).
 pub(crate) fn cancel_timer(id: TimerId) -> bool {
-    lock(&timers().queue).remove(&id).is_some()
+    let removed = lock(&timers().queue).remove(&id).is_some();
+    virt::touch();
+    removed
+}
+
+/// The deadline of the earliest scheduled timer (for the virtual clock).
+#[allow(dead_code)]
+pub(crate) fn next_timer() -> Option<Instant> {
+    lock(&timers().queue).keys().next().map(|id| id.at)
 }
 
 /// The number of timers scheduled (for tests and leak reports).
@@ -130,6 +142,7 @@ fn timer_loop(t: &'static Timers) {
         for (_, f) in due {
             f();
         }
+        virt::touch();
         q = lock(&t.queue);
     }
 }
@@ -152,10 +165,19 @@ pub(crate) fn park() {
 /// (may return spuriously; callers re-check their condition).
 pub(crate) fn park_until(at: Instant) {
     if virt::is_active() {
+        // The timer's wake-up counts as "in flight" until this thread runs
+        // again, so that auto-advance does not move time past a thread
+        // that was woken but has not been scheduled yet.
         let me = thread::current();
-        let id = add_timer(at, move || me.unpark());
+        let id = add_timer(at, move || {
+            virt::wake_started();
+            me.unpark();
+        });
         thread::park();
-        cancel_timer(id);
+        if !cancel_timer(id) {
+            // The timer fired (or is firing): its wake-up is ours.
+            virt::wake_finished();
+        }
         return;
     }
     let now = Instant::now();
@@ -173,17 +195,131 @@ pub(crate) fn deadline_after(d: Duration) -> Instant {
     now.checked_add(d).unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365 * 100))
 }
 
-/// Virtual-time hooks. Real time until a virtual clock is installed.
+/// Virtual time: the switch behind `tether::time::VirtualClock`.
+///
+/// While a virtual clock is installed, [`now`] returns
+/// `base + offset` (`offset` only moves when the clock is advanced) and the
+/// timer thread fires timers when virtual time reaches them instead of
+/// sleeping in real time.
+///
+/// Auto-advance needs to know when the program is *idle*. tether cannot see
+/// every thread's state, so idle means: (1) no clock activity — no read of
+/// [`now`], no timer added, cancelled or fired, no advance — for a real-time
+/// quiet period, (2) no wake-up in flight — every thread or task that a
+/// virtual timer woke through tether (`park_until`, `time::sleep`, tickers,
+/// limiter waits) has run again, and (3) at least one timer is pending,
+/// later than the current virtual instant. Then time jumps to the earliest
+/// timer.
 pub(crate) mod virt {
-    use std::time::Instant;
+    use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
+    use std::time::{Duration, Instant};
+
+    // Plain std atomics even under loom: loom models never install a
+    // virtual clock, so these never race in a model.
+    static ACTIVE: AtomicBool = AtomicBool::new(false);
+    /// Virtual nanoseconds elapsed since `BASE`.
+    static OFFSET: AtomicU64 = AtomicU64::new(0);
+    /// Bumped on every clock event; the auto-advance driver watches it.
+    static ACTIVITY: AtomicU64 = AtomicU64::new(0);
+    /// Wake-ups issued by virtual timers whose target has not run yet.
+    static IN_FLIGHT: AtomicI64 = AtomicI64::new(0);
+    /// The real instant virtual time started from (behind a lock: an
+    /// `Instant` is not atomic; each thread caches it per `GENERATION`).
+    static BASE: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+    /// Bumped on each install so that cached bases are refreshed.
+    static GENERATION: AtomicU64 = AtomicU64::new(0);
 
     #[inline]
     pub(crate) fn is_active() -> bool {
-        false
+        ACTIVE.load(Relaxed)
     }
 
+    /// The current virtual instant (only meaningful while active).
+    pub(crate) fn now() -> Instant {
+        ACTIVITY.fetch_add(1, Relaxed);
+        base() + Duration::from_nanos(OFFSET.load(Acquire))
+    }
+
+    /// The virtual instant without counting as activity.
+    pub(crate) fn peek() -> Instant {
+        base() + Duration::from_nanos(OFFSET.load(Acquire))
+    }
+
+    fn base() -> Instant {
+        thread_local! {
+            static CACHED: std::cell::Cell<Option<(u64, Instant)>> = const { std::cell::Cell::new(None) };
+        }
+        let generation = GENERATION.load(Acquire);
+        CACHED.with(|c| match c.get() {
+            Some((g, b)) if g == generation => b,
+            _ => {
+                let b = lock_base().unwrap_or_else(Instant::now);
+                c.set(Some((generation, b)));
+                b
+            }
+        })
+    }
+
+    /// Counts a clock event (only while virtual time is active).
     #[inline]
-    pub(crate) fn now() -> Option<Instant> {
-        None
+    pub(crate) fn touch() {
+        if is_active() {
+            ACTIVITY.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub(crate) fn activity() -> u64 {
+        ACTIVITY.load(SeqCst)
+    }
+
+    pub(crate) fn in_flight() -> i64 {
+        IN_FLIGHT.load(SeqCst)
+    }
+
+    /// A virtual timer is about to wake a waiter.
+    pub(crate) fn wake_started() {
+        if is_active() {
+            IN_FLIGHT.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// The woken waiter runs again.
+    pub(crate) fn wake_finished() {
+        if is_active() {
+            IN_FLIGHT.fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// Switches to virtual time starting at `start`.
+    pub(crate) fn activate(start: Instant) {
+        *lock_base() = Some(start);
+        OFFSET.store(0, Release);
+        IN_FLIGHT.store(0, SeqCst);
+        GENERATION.fetch_add(1, SeqCst);
+        ACTIVE.store(true, SeqCst);
+        super::notify_time_changed();
+    }
+
+    /// Back to real time.
+    pub(crate) fn deactivate() {
+        ACTIVE.store(false, SeqCst);
+        *lock_base() = None;
+        IN_FLIGHT.store(0, SeqCst);
+        super::notify_time_changed();
+    }
+
+    fn lock_base() -> std::sync::MutexGuard<'static, Option<Instant>> {
+        BASE.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves virtual time forward to `to` (never backwards) and lets the
+    /// timer thread fire what is due.
+    pub(crate) fn advance_to(to: Instant) {
+        let base = base();
+        let target = to.saturating_duration_since(base).as_nanos().min(u64::MAX as u128) as u64;
+        OFFSET.fetch_max(target, SeqCst);
+        ACTIVITY.fetch_add(1, Relaxed);
+        super::notify_time_changed();
     }
 }

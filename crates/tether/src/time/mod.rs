@@ -1,1 +1,46 @@
-//! (in progress)
+//! Time: [`Ticker`] (Go's `time.Ticker`, with a choice of
+//! [missed-tick policy](MissedTick)), [`sleep`] and its blocking twin, and
+//! a [`VirtualClock`] that runs tether's timers on virtual time in tests
+//! (Go's `testing/synctest`).
+//!
+//! Everything here reads time through tether's one clock, the same one
+//! that context deadlines, `select!` timeouts and rate limiters use — so
+//! one [`VirtualClock`] moves them all together. Timers are served by
+//! tether's own timer thread: they work on plain threads with no runtime
+//! and under any async executor.
+//!
+//! | Go | tether |
+//! |---|---|
+//! | `time.NewTicker(d)` / `<-t.C` | [`Ticker::new(d)`](Ticker::new) / [`t.tick().await`](Ticker::tick), [`t.tick_blocking()`](Ticker::tick_blocking) |
+//! | `t.Reset(d)`, `t.Stop()` | [`reset`](Ticker::reset), [`stop`](Ticker::stop) |
+//! | `time.Sleep(d)` | [`sleep(d).await`](sleep), [`sleep_blocking(d)`](sleep_blocking) |
+//! | `case <-time.After(d):` | the `after(d)` arm of [`select!`](crate::select) |
+//! | `case t := <-ticker.C:` | `after(ticker.remaining()) => { let t = ticker.try_tick(); .. }` |
+//! | `testing/synctest` | [`VirtualClock`], [`virtual_time`] |
+//!
+//! ```
+//! use std::time::Duration;
+//! use tether::time::{self, MissedTick, Ticker};
+//!
+//! // An hour of per-minute ticks, in a few milliseconds of real time.
+//! let ticks = time::virtual_time(|_clock| {
+//!     let mut ticker = Ticker::with_policy(Duration::from_secs(60), MissedTick::Burst);
+//!     (0..60).map(|_| ticker.tick_blocking()).count()
+//! });
+//! assert_eq!(ticks, 60);
+//! ```
+
+mod sleep;
+mod ticker;
+mod virtual_clock;
+
+pub use sleep::{Sleep, sleep, sleep_blocking, sleep_until, sleep_until_blocking};
+pub use ticker::{MissedTick, Ticker};
+pub use virtual_clock::{VirtualClock, virtual_time};
+
+/// The current instant on tether's clock: real time, or virtual time while
+/// a [`VirtualClock`] is installed. Use it instead of `Instant::now()` in
+/// code that should follow a virtual clock in tests.
+pub fn now() -> std::time::Instant {
+    crate::clock::now()
+}
