@@ -274,13 +274,15 @@ macro_rules! __tether_select {
 
     (@emit (blocking) ($b:tt)
         [$(($a:ident $r:ident $n:tt ($ctor:expr) ($pat:pat) ($body:expr)))*] [$($def:tt)*]) => {{
-        let ($($r,)* __w) = {
-            $( let mut $a = $ctor; )*
+        // A `match` keeps the operands' temporaries (`recv(&rx)`,
+        // `recv(make_rx())`) alive for the whole select.
+        #[allow(unused_mut)]
+        let ($($r,)* __w) = match ($($ctor,)*) { ($(mut $a,)*) => {
             let __arms: &mut [&mut dyn $crate::chan::__private::Arm] = &mut [$(&mut $a),*];
             let __w = $crate::chan::__private::select_blocking(
                 __arms, $crate::__tether_select!(@has_default $($def)*), $b);
             ($( $crate::chan::__private::take_if(&mut $a, __w == ::core::option::Option::Some($n)), )* __w)
-        };
+        } };
         match __w {
             $( ::core::option::Option::Some($n) => {
                 #[allow(unused_variables)]
@@ -292,13 +294,13 @@ macro_rules! __tether_select {
     }};
     (@emit (async) ($b:tt)
         [$(($a:ident $r:ident $n:tt ($ctor:expr) ($pat:pat) ($body:expr)))*] [$($def:tt)*]) => {{
-        let ($($r,)* __w) = {
-            $( let mut $a = $ctor; )*
+        #[allow(unused_mut)]
+        let ($($r,)* __w) = match ($($ctor,)*) { ($(mut $a,)*) => {
             let __arms: &mut [&mut (dyn $crate::chan::__private::Arm + ::core::marker::Send)] = &mut [$(&mut $a),*];
             let __w = $crate::chan::__private::SelectFuture::new(
                 __arms, $crate::__tether_select!(@has_default $($def)*), $b).await;
             ($( $crate::chan::__private::take_if(&mut $a, __w == ::core::option::Option::Some($n)), )* __w)
-        };
+        } };
         match __w {
             $( ::core::option::Option::Some($n) => {
                 #[allow(unused_variables)]
