@@ -385,7 +385,7 @@ impl Tracker {
     /// drops (the previous tracker, if any, is restored).
     pub fn enter(&self) -> TrackerGuard {
         let cur = Current { tag: self.tag, task: None };
-        TrackerGuard(Entered(CURRENT.with(|c| c.replace(cur))), std::marker::PhantomData)
+        TrackerGuard { _entered: Entered(CURRENT.with(|c| c.replace(cur))), _not_send: std::marker::PhantomData }
     }
 
     /// Runs `f` with this tracker entered.
@@ -420,7 +420,10 @@ impl Tracker {
 
 /// Returned by [`Tracker::enter`]; restores the previous tracker on drop.
 /// Not `Send`: it belongs to the thread that entered.
-pub struct TrackerGuard(Entered, std::marker::PhantomData<*const ()>);
+pub struct TrackerGuard {
+    _entered: Entered,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
 
 impl fmt::Debug for TrackerGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

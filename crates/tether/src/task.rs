@@ -115,19 +115,30 @@ pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
 
 /// A future that carries its leak [`Registration`] and runs each poll with
 /// it entered (so spawns inside inherit the tracker tag and notes reach its
-/// entry). The registration drops with the future.
-pub(crate) struct Tracked<F> {
+/// entry). The registration drops with the future, and `after` drops last
+/// (fields drop in declaration order): whoever waits on `after` sees the
+/// task already gone from the registry.
+pub(crate) struct Tracked<F, G = ()> {
     fut: F,
     reg: Registration,
+    #[allow(dead_code)] // held only for its Drop
+    after: G,
 }
 
 impl<F> Tracked<F> {
+    #[allow(dead_code)]
     pub(crate) fn new(fut: F, reg: Registration) -> Self {
-        Tracked { fut, reg }
+        Tracked { fut, reg, after: () }
     }
 }
 
-impl<F: Future> Future for Tracked<F> {
+impl<F, G> Tracked<F, G> {
+    pub(crate) fn with_after(fut: F, reg: Registration, after: G) -> Self {
+        Tracked { fut, reg, after }
+    }
+}
+
+impl<F: Future, G> Future for Tracked<F, G> {
     type Output = F::Output;
 
     #[inline]

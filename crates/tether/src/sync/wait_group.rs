@@ -168,13 +168,8 @@ impl WaitGroup {
         let reg = crate::task::Registration::new("wait group task", None, Location::caller());
         crate::task::spawn_async(
             "wait group task",
-            crate::task::Tracked::new(
-                async move {
-                    let _done = done;
-                    task.await;
-                },
-                reg,
-            ),
+            // `done` is called once the task is dropped and deregistered.
+            crate::task::Tracked::with_after(task, reg, done),
         );
     }
 
