@@ -185,6 +185,13 @@ impl VirtualClock {
         clock::next_timer()
     }
 
+    /// The number of pending timers (all of tether's: deadlines, sleeps,
+    /// waits). Handy for a test to wait until its threads have all gone to
+    /// sleep before it turns auto-advance on.
+    pub fn pending_timers(&self) -> usize {
+        clock::pending_timers()
+    }
+
     /// Jumps to the earliest pending timer if it is in the future; false if
     /// there is none.
     pub fn advance_to_next_timer(&self) -> bool {
