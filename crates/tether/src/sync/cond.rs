@@ -98,6 +98,24 @@ impl<W> Fifo<W> {
     }
 }
 
+/// Parks until `ready()` (spinning briefly first, see `waiter::block_until`).
+/// Under loom it parks at once: spinning only multiplies the interleavings
+/// loom must explore, hiding the interesting ones behind the preemption
+/// bound.
+pub(crate) fn block_until(ready: impl FnMut() -> bool, deadline: Option<std::time::Instant>) -> bool {
+    #[cfg(loom)]
+    if deadline.is_none() {
+        let mut ready = ready;
+        loop {
+            if ready() {
+                return true;
+            }
+            crate::clock::park();
+        }
+    }
+    waiter::block_until(ready, deadline)
+}
+
 // ---------------------------------------------------------------------------
 // Mutex
 
@@ -243,6 +261,7 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     fn lock_slow_blocking(&self) {
+        #[cfg(not(loom))] // see `block_until`
         for round in 0..waiter::SPIN_ROUNDS {
             if self.try_acquire() {
                 return;
@@ -251,7 +270,7 @@ impl<T: ?Sized> Mutex<T> {
         }
         loop {
             let Some(seq) = self.acquire_or_enqueue(Wake::current_thread) else { return };
-            waiter::block_until(|| !lock(&self.queue).contains(seq), None);
+            block_until(|| !lock(&self.queue).contains(seq), None);
             if self.try_acquire() {
                 return;
             }
@@ -573,7 +592,7 @@ impl Cond {
         let mutex = guard.mutex;
         let reg = self.register(Wake::current_thread());
         drop(guard); // only now: the waiter is already registered
-        waiter::block_until(|| reg.is_notified(), None);
+        block_until(|| reg.is_notified(), None);
         let guard = mutex.lock_blocking();
         reg.finish();
         guard
@@ -600,7 +619,7 @@ impl Cond {
         let mutex = guard.mutex;
         let mut reg = self.register(Wake::current_thread());
         drop(guard);
-        let notified = waiter::block_until(|| reg.is_notified(), Some(deadline)) || reg.cancel();
+        let notified = block_until(|| reg.is_notified(), Some(deadline)) || reg.cancel();
         let guard = mutex.lock_blocking();
         reg.finish();
         (guard, !notified)
@@ -638,7 +657,7 @@ impl Cond {
         drop(guard);
         let key = scope.register(Wake::current_thread());
         if key.is_some() {
-            waiter::block_until(|| reg.is_notified() || scope.is_done(), None);
+            block_until(|| reg.is_notified() || scope.is_done(), None);
         }
         if let Some(key) = key {
             scope.unregister(key);

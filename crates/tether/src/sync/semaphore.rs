@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::{self, AcqRel, Relaxed};
 use std::task::{Context as TaskCx, Poll};
 
-use super::cond::Fifo;
+use super::cond::{Fifo, block_until};
 use crate::ctx::{self, Context, Done};
 use crate::sync_impl::{AtomicUsize, Mutex as RawMutex, MutexGuard as RawGuard, lock};
-use crate::waiter::{self, Wake};
+use crate::waiter::Wake;
 
 const QUEUED: usize = 1;
 const ONE: usize = 2; // one permit, in the state word
@@ -211,7 +211,7 @@ impl Semaphore {
                 let registration = ctx.scope().map(|s| (s, s.register(Wake::current_thread())));
                 let done = || registration.as_ref().is_some_and(|(s, _)| s.is_done());
                 if !matches!(registration, Some((_, None))) {
-                    waiter::block_until(|| !lock(&self.waiters).contains(seq) || done(), None);
+                    block_until(|| !lock(&self.waiters).contains(seq) || done(), None);
                 }
                 if let Some((s, Some(key))) = registration {
                     s.unregister(key);
