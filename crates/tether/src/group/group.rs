@@ -143,7 +143,7 @@ impl<E: Send + 'static> Group<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        self.try_spawn_inner(task, None, Location::caller())
+        self.try_spawn_inner(TASK, task, None, Location::caller())
     }
 
     /// Runs `f` on a blocking thread (tokio's blocking pool when a runtime
@@ -206,17 +206,17 @@ impl<E: Send + 'static> Group<E> {
         }
     }
 
-    fn start<F>(&self, fut: F, name: Name, site: &'static Location<'static>, slot: bool)
+    fn start<F>(&self, kind: &'static str, fut: F, name: Name, site: &'static Location<'static>, slot: bool)
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
         self.core.begin();
         let end = EndGuard { core: self.core.clone(), slot };
-        let reg = Registration::new(TASK, name, site);
-        task::spawn_async(TASK, GroupTask { fut: Some(fut), abort_key: None, reg, site, end });
+        let reg = Registration::new(kind, name, site);
+        task::spawn_async(kind, GroupTask { fut: Some(fut), abort_key: None, reg, kind, site, end });
     }
 
-    fn try_spawn_inner<F>(&self, task: F, name: Name, site: &'static Location<'static>) -> bool
+    fn try_spawn_inner<F>(&self, kind: &'static str, task: F, name: Name, site: &'static Location<'static>) -> bool
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
@@ -224,8 +224,22 @@ impl<E: Send + 'static> Group<E> {
             return false;
         }
         let limited = self.core.is_limited();
-        self.start(task, name, site, limited);
+        self.start(kind, task, name, site, limited);
         true
+    }
+
+    /// [`try_spawn`](Group::try_spawn) for tether's own pools: a task of
+    /// `kind` spawned at `site`.
+    pub(crate) fn try_spawn_as<F>(&self, kind: &'static str, task: F, site: &'static Location<'static>) -> bool
+    where
+        F: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        self.try_spawn_inner(kind, task, None, site)
+    }
+
+    /// True once a task has panicked (its payload awaits `wait`).
+    pub(crate) fn has_panicked(&self) -> bool {
+        self.core.has_panic()
     }
 
     fn spawn_blocking_inner<F>(&self, f: F, name: Name, site: &'static Location<'static>)
@@ -338,7 +352,7 @@ impl<'g, E: Send + 'static> Named<'g, E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        self.group.try_spawn_inner(task, self.name, Location::caller())
+        self.group.try_spawn_inner(TASK, task, self.name, Location::caller())
     }
 
     /// [`Group::spawn_blocking`], named.
@@ -389,7 +403,7 @@ where
         self.cleanup();
         if let Some(task) = self.task.take() {
             let limited = self.group.core.is_limited();
-            self.group.start(task, self.name.take(), self.site, limited);
+            self.group.start(TASK, task, self.name.take(), self.site, limited);
         }
         Poll::Ready(())
     }
@@ -491,6 +505,7 @@ struct GroupTask<F, E: Send + 'static> {
     fut: Option<F>,
     abort_key: Option<usize>,
     reg: Registration,
+    kind: &'static str,
     site: &'static Location<'static>,
     end: EndGuard<E>,
 }
@@ -543,7 +558,7 @@ where
                 // Drop the future here, so a panicking destructor cannot
                 // escape into the runtime.
                 let _ = catch_unwind(AssertUnwindSafe(|| this.fut = None));
-                core.panicked(payload, TASK, this.reg.name(), this.site);
+                core.panicked(payload, this.kind, this.reg.name(), this.site);
                 Poll::Ready(())
             }
         }
