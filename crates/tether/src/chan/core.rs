@@ -91,16 +91,17 @@ impl Core {
     /// Waits out the short window between a peer's claim and its publish
     /// (the peer is inside the channel lock, moving one value).
     pub(crate) fn wait_done(&self) -> usize {
-        let mut round = 0;
+        let mut round = 0u32;
         loop {
             if let Some(arm) = self.done_arm() {
                 return arm;
             }
             debug_assert!(self.state.load(Relaxed) != WAITING && self.state.load(Relaxed) != ABORTED);
-            #[cfg(loom)]
-            crate::sync_impl::thread::yield_now();
-            #[cfg(not(loom))]
-            crate::waiter::spin(round.min(8));
+            if cfg!(loom) {
+                crate::sync_impl::thread::yield_now();
+            } else {
+                crate::waiter::spin(round.min(8));
+            }
             round += 1;
         }
     }

@@ -52,7 +52,14 @@ pub trait Arm {
     fn abandon(&mut self) {}
 }
 
+#[cfg(loom)]
+fn random(_bound: usize) -> usize {
+    // Loom models must be deterministic: one fixed order.
+    0
+}
+
 /// Thread-local xorshift for the uniformly random arm order (Go's rule).
+#[cfg(not(loom))]
 fn random(bound: usize) -> usize {
     use std::cell::Cell;
     thread_local! {
