@@ -1,0 +1,3 @@
+module tether.bench/sync
+
+go 1.27
