@@ -335,7 +335,7 @@ impl Semaphore {
             free -= front.n;
             woken.push(q.pop().expect("front exists").wake);
         }
-        s = free * ONE | if q.is_empty() { 0 } else { QUEUED };
+        s = (free * ONE) | if q.is_empty() { 0 } else { QUEUED };
         self.word.store(s, Ordering::Release);
         woken
     }
