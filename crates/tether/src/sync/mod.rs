@@ -1,5 +1,17 @@
 //! Synchronization for threads and tasks alike: [`WaitGroup`], [`Cond`],
 //! [`AtomicValue`] and a weighted [`Semaphore`].
+//!
+//! | Go | tether |
+//! |---|---|
+//! | `sync.WaitGroup` | [`WaitGroup`] |
+//! | `sync.Mutex` + `sync.Cond` (`Wait`, `Signal`, `Broadcast`) | [`Mutex`] + [`Cond`] (`wait`/`wait_blocking`, `notify_one`, `notify_all`), plus waits a [`Context`](crate::Context) can cancel |
+//! | `atomic.Value`, `atomic.Pointer[T]` | [`AtomicValue<T>`](AtomicValue) (`load`, `store`, `swap`, `compare_and_swap`, `update`) |
+//! | `golang.org/x/sync/semaphore.Weighted` | [`Semaphore`] (`acquire(&ctx, n)`, `acquire_blocking`, `try_acquire`, `release`) |
+//!
+//! Every wait comes in two forms, an `async fn` for tasks and a
+//! `*_blocking` method for OS threads (no runtime needed), and both kinds
+//! of waiter can share one primitive. Every future here is cancel-safe:
+//! dropping it loses no notification and keeps no permit.
 
 mod atomic_value;
 mod cond;
