@@ -14,30 +14,39 @@ use tether::sync::AtomicValue;
 
 #[test]
 fn value_store_then_load_returns_latest() {
-    let v = AtomicValue::new(0);
-    assert_eq!(*v.load(), 0);
-    v.store(42);
-    assert_eq!(*v.load(), 42);
-    v.store(84);
-    assert_eq!(*v.load(), 84);
-    assert_eq!(*v.load_guard(), 84);
+    watchdog(move || {
+        let v = AtomicValue::new(0);
+        assert_eq!(*v.load(), 0);
+        v.store(42);
+        assert_eq!(*v.load(), 42);
+        v.store(84);
+        assert_eq!(*v.load(), 84);
+        assert_eq!(*v.load_guard(), 84);
+    });
+    assert_no_leaks();
 }
 
 #[test]
 fn value_large_values() {
-    let v = AtomicValue::new(String::from("foo"));
-    assert_eq!(*v.load(), "foo");
-    v.store("barbaz".repeat(1000));
-    assert_eq!(v.load().len(), 6000);
+    watchdog(move || {
+        let v = AtomicValue::new(String::from("foo"));
+        assert_eq!(*v.load(), "foo");
+        v.store("barbaz".repeat(1000));
+        assert_eq!(v.load().len(), 6000);
+    });
+    assert_no_leaks();
 }
 
 #[test]
 fn value_initially_empty_is_an_option() {
-    // Go's zero Value loads nil; in tether the empty state is explicit.
-    let v: AtomicValue<Option<u32>> = AtomicValue::default();
-    assert_eq!(*v.load(), None);
-    v.store(Some(1));
-    assert_eq!(*v.load(), Some(1));
+    watchdog(move || {
+        // Go's zero Value loads nil; in tether the empty state is explicit.
+        let v: AtomicValue<Option<u32>> = AtomicValue::default();
+        assert_eq!(*v.load(), None);
+        v.store(Some(1));
+        assert_eq!(*v.load(), Some(1));
+    });
+    assert_no_leaks();
 }
 
 #[test]
@@ -63,13 +72,17 @@ fn value_concurrent_store_load_sees_only_stored_values() {
             t.join().unwrap();
         }
     });
+    assert_no_leaks();
 }
 
 #[test]
 fn value_swap_returns_previous() {
-    let v = AtomicValue::new(true);
-    assert!(*v.swap(false));
-    assert!(!*v.load());
+    watchdog(move || {
+        let v = AtomicValue::new(true);
+        assert!(*v.swap(false));
+        assert!(!*v.load());
+    });
+    assert_no_leaks();
 }
 
 #[test]
@@ -95,25 +108,29 @@ fn value_swap_concurrent_loses_no_value() {
         let n = threads * per;
         assert_eq!(out + *v.load(), n * (n + 1) / 2);
     });
+    assert_no_leaks();
 }
 
 #[test]
 fn value_compare_and_swap_by_identity() {
-    let v = AtomicValue::new(1);
-    let first = v.load();
-    // An equal value in another allocation is not "the current value".
-    let lookalike = Arc::new(1);
-    assert_eq!(*v.compare_and_swap(&lookalike, 5).unwrap_err(), 1);
-    let prev = v.compare_and_swap(&first, 2).unwrap();
-    assert!(Arc::ptr_eq(&prev, &first));
-    // Stale: fails and reports the actual value to retry against.
-    let actual = v.compare_and_swap(&first, 3).unwrap_err();
-    assert_eq!(*actual, 2);
-    assert!(v.compare_and_swap(&actual, 3).is_ok());
-    assert_eq!(*v.load(), 3);
-    let shared = Arc::new(9);
-    assert!(v.compare_and_swap_arc(&v.load(), shared.clone()).is_ok());
-    assert!(Arc::ptr_eq(&v.load(), &shared));
+    watchdog(move || {
+        let v = AtomicValue::new(1);
+        let first = v.load();
+        // An equal value in another allocation is not "the current value".
+        let lookalike = Arc::new(1);
+        assert_eq!(*v.compare_and_swap(&lookalike, 5).unwrap_err(), 1);
+        let prev = v.compare_and_swap(&first, 2).unwrap();
+        assert!(Arc::ptr_eq(&prev, &first));
+        // Stale: fails and reports the actual value to retry against.
+        let actual = v.compare_and_swap(&first, 3).unwrap_err();
+        assert_eq!(*actual, 2);
+        assert!(v.compare_and_swap(&actual, 3).is_ok());
+        assert_eq!(*v.load(), 3);
+        let shared = Arc::new(9);
+        assert!(v.compare_and_swap_arc(&v.load(), shared.clone()).is_ok());
+        assert!(Arc::ptr_eq(&v.load(), &shared));
+    });
+    assert_no_leaks();
 }
 
 #[test]
@@ -144,6 +161,7 @@ fn value_compare_and_swap_concurrent_counter() {
         }
         assert_eq!(*v.load(), m * n);
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -166,36 +184,43 @@ fn value_update_retries_until_it_wins() {
         assert_eq!(*v.load(), 20_000);
         assert_eq!(*v.update(|x| x * 2), 20_000, "update returns the value it replaced");
     });
+    assert_no_leaks();
 }
 
 #[test]
 fn value_old_snapshots_stay_valid_and_are_freed_with_their_last_reader() {
-    static DROPS: AtomicUsize = AtomicUsize::new(0);
-    struct Tracked(u32);
-    impl Drop for Tracked {
-        fn drop(&mut self) {
-            DROPS.fetch_add(1, SeqCst);
+    watchdog(move || {
+        static DROPS: AtomicUsize = AtomicUsize::new(0);
+        struct Tracked(u32);
+        impl Drop for Tracked {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, SeqCst);
+            }
         }
-    }
-    let v = AtomicValue::new(Tracked(1));
-    let old = v.load();
-    v.store(Tracked(2));
-    assert_eq!(old.0, 1, "a snapshot is unaffected by later stores");
-    assert_eq!(DROPS.load(SeqCst), 0, "still referenced");
-    drop(old);
-    assert_eq!(DROPS.load(SeqCst), 1, "freed with its last snapshot");
-    let guard_snapshot = tether::sync::Snapshot::into_arc(v.load_guard());
-    drop(v);
-    assert_eq!(guard_snapshot.0, 2);
-    drop(guard_snapshot);
-    assert_eq!(DROPS.load(SeqCst), 2);
+        let v = AtomicValue::new(Tracked(1));
+        let old = v.load();
+        v.store(Tracked(2));
+        assert_eq!(old.0, 1, "a snapshot is unaffected by later stores");
+        assert_eq!(DROPS.load(SeqCst), 0, "still referenced");
+        drop(old);
+        assert_eq!(DROPS.load(SeqCst), 1, "freed with its last snapshot");
+        let guard_snapshot = tether::sync::Snapshot::into_arc(v.load_guard());
+        drop(v);
+        assert_eq!(guard_snapshot.0, 2);
+        drop(guard_snapshot);
+        assert_eq!(DROPS.load(SeqCst), 2);
+    });
+    assert_no_leaks();
 }
 
 #[test]
 fn value_is_send_sync_and_debug() {
-    fn send_sync<T: Send + Sync>() {}
-    send_sync::<AtomicValue<String>>();
-    let v = AtomicValue::from(vec![1]);
-    assert_eq!(format!("{v:?}"), "AtomicValue([1])");
-    assert_eq!(*v.into_inner(), [1]);
+    watchdog(move || {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<AtomicValue<String>>();
+        let v = AtomicValue::from(vec![1]);
+        assert_eq!(format!("{v:?}"), "AtomicValue([1])");
+        assert_eq!(*v.into_inner(), [1]);
+    });
+    assert_no_leaks();
 }

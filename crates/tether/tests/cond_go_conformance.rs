@@ -81,6 +81,7 @@ fn cond_signal_generations_wake_in_fifo_order() {
         }
         assert_eq!(awake.recv().unwrap(), n - 1);
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -125,6 +126,7 @@ fn cond_broadcast_wakes_every_waiter_once() {
         assert!(running.try_recv().is_err(), "a waiter did not exit");
         c.notify_all();
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -186,6 +188,7 @@ fn cond_race_hand_off_between_three_parties() {
             cthread.join().unwrap();
         }
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -225,6 +228,7 @@ fn cond_signal_stealing_first_waiter_always_notified() {
             w.join().unwrap();
         }
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -254,6 +258,7 @@ fn cond_async_signal_and_broadcast() {
         assert_eq!(woke.load(SeqCst), 8);
         assert_eq!(p.1.waiters(), 0);
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -305,6 +310,7 @@ fn cond_producer_consumer_threads_and_tasks_share_one_cond() {
         let n = 2 * PER;
         assert_eq!(total, n * (n - 1) / 2, "every item consumed exactly once");
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -327,6 +333,7 @@ fn cond_wait_ctx_blocking_cancelled_releases_the_lock() {
         assert!(p.0.try_lock().is_some(), "a cancelled wait leaves the lock released");
         assert_eq!(p.1.waiters(), 0, "a cancelled wait unregisters");
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -343,6 +350,7 @@ fn cond_wait_ctx_already_done_fails_at_once() {
         });
         assert_eq!(r, Err(tether::ctx::Error::Canceled));
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -370,6 +378,7 @@ fn cond_wait_ctx_deadline_and_notify_both_work() {
         p.1.notify_one();
         assert!(t.await.unwrap());
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -397,6 +406,7 @@ fn cond_wait_timeout_blocking_times_out_then_can_be_notified() {
         drop(g);
         t.join().unwrap();
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -416,6 +426,7 @@ fn cond_dropped_waiter_passes_its_signal_on() {
         drop(g);
         assert!(m.try_lock().is_some());
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -433,6 +444,7 @@ fn cond_waiter_dropped_while_relocking_passes_its_signal_on() {
         drop(held);
         assert!(poll_once(&mut b).is_some(), "b received the passed-on signal");
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -450,33 +462,40 @@ fn cond_dropped_waiter_does_not_turn_broadcast_into_extra_signal() {
         drop(late);
         assert_eq!(c.waiters(), 0);
     });
+    assert_no_leaks();
 }
 
 #[test]
 fn cond_unpolled_wait_future_only_unlocks_on_drop() {
-    let (m, c) = (Mutex::new(()), Cond::new());
-    let f = c.wait(m.lock_blocking());
-    assert!(m.try_lock().is_none());
-    drop(f);
-    assert!(m.try_lock().is_some());
-    assert_eq!(c.waiters(), 0);
+    watchdog(move || {
+        let (m, c) = (Mutex::new(()), Cond::new());
+        let f = c.wait(m.lock_blocking());
+        assert!(m.try_lock().is_none());
+        drop(f);
+        assert!(m.try_lock().is_some());
+        assert_eq!(c.waiters(), 0);
+    });
+    assert_no_leaks();
 }
 
 #[test]
 fn cond_and_mutex_are_send_sync_and_futures_are_send() {
-    fn send_sync<T: Send + Sync>() {}
-    fn send<T: Send>(_: &T) {}
-    send_sync::<Cond>();
-    send_sync::<Mutex<Vec<u8>>>();
-    send_sync::<tether::sync::MutexGuard<'static, Vec<u8>>>();
-    let (m, c, ctx) = (Mutex::new(1), Cond::new(), Context::background());
-    let f = async {
-        let g = m.lock().await;
-        let g = c.wait(g).await;
-        let g = c.wait_ctx(g, &ctx).await.unwrap();
-        drop(c.wait_while(g, |v| *v == 0).await);
-    };
-    send(&f);
+    watchdog(move || {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>(_: &T) {}
+        send_sync::<Cond>();
+        send_sync::<Mutex<Vec<u8>>>();
+        send_sync::<tether::sync::MutexGuard<'static, Vec<u8>>>();
+        let (m, c, ctx) = (Mutex::new(1), Cond::new(), Context::background());
+        let f = async {
+            let g = m.lock().await;
+            let g = c.wait(g).await;
+            let g = c.wait_ctx(g, &ctx).await.unwrap();
+            drop(c.wait_while(g, |v| *v == 0).await);
+        };
+        send(&f);
+    });
+    assert_no_leaks();
 }
 
 #[test]
@@ -518,32 +537,39 @@ fn mutex_excludes_threads_and_tasks() {
         }
         assert_eq!(*m.lock().await, 20_000);
     });
+    assert_no_leaks();
 }
 
 #[test]
 fn mutex_dropped_lock_future_passes_the_wakeup_on() {
-    let m = Mutex::new(0);
-    let held = m.lock_blocking();
-    let mut a = Box::pin(m.lock());
-    let mut b = Box::pin(m.lock());
-    assert!(poll_once(&mut a).is_none());
-    assert!(poll_once(&mut b).is_none());
-    drop(held); // wakes `a`
-    drop(a); // `a` gives up: `b` must not sleep while the lock is free
-    let mut g = poll_once(&mut b).expect("b was woken and took the lock");
-    *g += 1;
-    drop(g);
-    drop(b);
-    assert_eq!(m.into_inner(), 1);
+    watchdog(move || {
+        let m = Mutex::new(0);
+        let held = m.lock_blocking();
+        let mut a = Box::pin(m.lock());
+        let mut b = Box::pin(m.lock());
+        assert!(poll_once(&mut a).is_none());
+        assert!(poll_once(&mut b).is_none());
+        drop(held); // wakes `a`
+        drop(a); // `a` gives up: `b` must not sleep while the lock is free
+        let mut g = poll_once(&mut b).expect("b was woken and took the lock");
+        *g += 1;
+        drop(g);
+        drop(b);
+        assert_eq!(m.into_inner(), 1);
+    });
+    assert_no_leaks();
 }
 
 #[test]
 fn mutex_try_lock_and_debug() {
-    let m = Mutex::new(5);
-    assert_eq!(format!("{m:?}"), "Mutex { value: 5 }");
-    let g = m.try_lock().unwrap();
-    assert_eq!(format!("{m:?}"), "Mutex { value: <locked> }");
-    assert!(m.try_lock().is_none());
-    drop(g);
-    assert_eq!(*m.try_lock().unwrap(), 5);
+    watchdog(move || {
+        let m = Mutex::new(5);
+        assert_eq!(format!("{m:?}"), "Mutex { value: 5 }");
+        let g = m.try_lock().unwrap();
+        assert_eq!(format!("{m:?}"), "Mutex { value: <locked> }");
+        assert!(m.try_lock().is_none());
+        drop(g);
+        assert_eq!(*m.try_lock().unwrap(), 5);
+    });
+    assert_no_leaks();
 }

@@ -57,26 +57,33 @@ fn weighted_hammer_threads_and_tasks() {
         }
         assert_eq!(sem.available(), 4);
     });
+    assert_no_leaks();
 }
 
 #[test]
 #[should_panic(expected = "semaphore: released more than held")]
 fn weighted_release_of_unacquired_panics() {
-    Semaphore::new(1).release(1);
+    watchdog(move || {
+        Semaphore::new(1).release(1);
+    });
+    assert_no_leaks();
 }
 
 #[test]
 fn weighted_try_acquire_outcomes() {
-    let sem = Semaphore::new(2);
-    let ctx = Context::background();
-    let a = sem.acquire_blocking(&ctx, 1).unwrap().forget();
-    let t1 = sem.try_acquire(1).map(|p| p.forget());
-    let t2 = sem.try_acquire(1).map(|p| p.forget());
-    sem.release(a + t1.unwrap());
-    let t3 = sem.try_acquire(1).map(|p| p.forget());
-    let _b = sem.acquire_blocking(&ctx, 1).unwrap();
-    let t4 = sem.try_acquire(1).map(|p| p.forget());
-    assert_eq!([t1.is_some(), t2.is_some(), t3.is_some(), t4.is_some()], [true, false, true, false]);
+    watchdog(move || {
+        let sem = Semaphore::new(2);
+        let ctx = Context::background();
+        let a = sem.acquire_blocking(&ctx, 1).unwrap().forget();
+        let t1 = sem.try_acquire(1).map(|p| p.forget());
+        let t2 = sem.try_acquire(1).map(|p| p.forget());
+        sem.release(a + t1.unwrap());
+        let t3 = sem.try_acquire(1).map(|p| p.forget());
+        let _b = sem.acquire_blocking(&ctx, 1).unwrap();
+        let t4 = sem.try_acquire(1).map(|p| p.forget());
+        assert_eq!([t1.is_some(), t2.is_some(), t3.is_some(), t4.is_some()], [true, false, true, false]);
+    });
+    assert_no_leaks();
 }
 
 #[test]
@@ -96,6 +103,7 @@ fn weighted_acquire_with_context_outcomes() {
         let t4 = try_acquire(1).await;
         assert_eq!([t1, t2, t3, t4], [true, false, true, false]);
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -108,6 +116,7 @@ fn weighted_done_context_fails_even_when_permits_are_free() {
         assert_eq!(sem.acquire_blocking(&ctx, 1).unwrap_err(), Error::Canceled);
         assert_eq!(sem.available(), 3);
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -136,12 +145,16 @@ fn weighted_doesnt_block_if_too_big() {
         assert_eq!(big.await.unwrap(), Err(Error::Canceled));
         assert_eq!(sem.available(), 2);
     });
+    assert_no_leaks();
 }
 
 #[test]
 #[should_panic(expected = "exceeds the size 2 with a context that is never done")]
 fn weighted_too_big_with_a_never_done_context_panics_instead_of_hanging() {
-    let _ = Semaphore::new(2).acquire_blocking(&Context::background(), 3);
+    watchdog(move || {
+        let _ = Semaphore::new(2).acquire_blocking(&Context::background(), 3);
+    });
+    assert_no_leaks();
 }
 
 #[test]
@@ -175,6 +188,7 @@ fn weighted_large_acquire_doesnt_starve() {
         }
         assert_eq!(sem.available(), n);
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -206,6 +220,7 @@ fn weighted_cancelled_large_request_lets_the_queue_through() {
         drop(reader);
         assert_eq!(sem.available(), 10);
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -232,37 +247,44 @@ fn weighted_waiters_are_served_in_fifo_order() {
         drop(pb);
         assert_eq!(poll_once(&mut c).unwrap().unwrap().count(), 1);
     });
+    assert_no_leaks();
 }
 
 #[test]
 fn weighted_dropped_granted_future_returns_its_permits_to_the_next_waiter() {
-    let sem = Semaphore::new(2);
-    let ctx = Context::background();
-    let all = sem.acquire_blocking(&ctx, 2).unwrap();
-    let mut a = Box::pin(sem.acquire(&ctx, 2));
-    let mut b = Box::pin(sem.acquire(&ctx, 2));
-    assert!(poll_once(&mut a).is_none());
-    assert!(poll_once(&mut b).is_none());
-    drop(all); // grants `a` (its permits now belong to the future)
-    assert_eq!(sem.available(), 0);
-    drop(a); // dropped before returning a Permit: the permits go to `b`
-    let pb = poll_once(&mut b).expect("b was granted the returned permits").unwrap();
-    assert_eq!(pb.count(), 2);
-    drop(pb);
-    drop(b);
-    assert_eq!(sem.available(), 2);
+    watchdog(move || {
+        let sem = Semaphore::new(2);
+        let ctx = Context::background();
+        let all = sem.acquire_blocking(&ctx, 2).unwrap();
+        let mut a = Box::pin(sem.acquire(&ctx, 2));
+        let mut b = Box::pin(sem.acquire(&ctx, 2));
+        assert!(poll_once(&mut a).is_none());
+        assert!(poll_once(&mut b).is_none());
+        drop(all); // grants `a` (its permits now belong to the future)
+        assert_eq!(sem.available(), 0);
+        drop(a); // dropped before returning a Permit: the permits go to `b`
+        let pb = poll_once(&mut b).expect("b was granted the returned permits").unwrap();
+        assert_eq!(pb.count(), 2);
+        drop(pb);
+        drop(b);
+        assert_eq!(sem.available(), 2);
+    });
+    assert_no_leaks();
 }
 
 #[test]
 fn weighted_dropped_queued_future_leaves_no_trace() {
-    let sem = Semaphore::new(1);
-    let ctx = Context::background();
-    let held = sem.acquire_blocking(&ctx, 1).unwrap();
-    let mut a = Box::pin(sem.acquire(&ctx, 1));
-    assert!(poll_once(&mut a).is_none());
-    drop(a);
-    drop(held);
-    assert!(sem.try_acquire(1).is_some(), "the queue is empty again: the fast path works");
+    watchdog(move || {
+        let sem = Semaphore::new(1);
+        let ctx = Context::background();
+        let held = sem.acquire_blocking(&ctx, 1).unwrap();
+        let mut a = Box::pin(sem.acquire(&ctx, 1));
+        assert!(poll_once(&mut a).is_none());
+        drop(a);
+        drop(held);
+        assert!(sem.try_acquire(1).is_some(), "the queue is empty again: the fast path works");
+    });
+    assert_no_leaks();
 }
 
 #[test]
@@ -274,6 +296,7 @@ fn weighted_blocking_acquire_cancelled_by_deadline() {
         assert_eq!(sem.acquire_blocking(&ctx, 1).unwrap_err(), Error::DeadlineExceeded);
         assert!(sem.try_acquire(0).is_some(), "the cancelled waiter left the queue");
     });
+    assert_no_leaks();
 }
 
 #[test]
@@ -295,17 +318,21 @@ fn weighted_owned_permits_move_into_threads() {
         }
         assert_eq!(sem.available(), 2);
     });
+    assert_no_leaks();
 }
 
 #[test]
 fn weighted_is_send_sync_and_futures_are_send() {
-    fn send_sync<T: Send + Sync>() {}
-    fn send<T: Send>(_: &T) {}
-    send_sync::<Semaphore>();
-    send_sync::<tether::sync::Permit<'static>>();
-    send_sync::<tether::sync::OwnedPermit>();
-    let (sem, ctx) = (Arc::new(Semaphore::new(1)), Context::background());
-    send(&sem.acquire(&ctx, 1));
-    send(&sem.acquire_owned(&ctx, 1));
-    assert_eq!(format!("{:?}", Semaphore::new(3)), "Semaphore { size: 3, available: 3, queued: false }");
+    watchdog(move || {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>(_: &T) {}
+        send_sync::<Semaphore>();
+        send_sync::<tether::sync::Permit<'static>>();
+        send_sync::<tether::sync::OwnedPermit>();
+        let (sem, ctx) = (Arc::new(Semaphore::new(1)), Context::background());
+        send(&sem.acquire(&ctx, 1));
+        send(&sem.acquire_owned(&ctx, 1));
+        assert_eq!(format!("{:?}", Semaphore::new(3)), "Semaphore { size: 3, available: 3, queued: false }");
+    });
+    assert_no_leaks();
 }
