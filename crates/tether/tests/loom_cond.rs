@@ -1,8 +1,9 @@
 //! Loom models of `Cond` (and its `Mutex`): a signal racing a waiter's
 //! registration loses no wakeup (signalling inside or outside the lock), a
 //! dropped async waiter hands its signal on, a broadcast racing a new
-//! waiter still wakes the old one, and a dropped lock future hands its
-//! wakeup on. Run with:
+//! waiter still wakes the old one, a context-cancelled wait racing a
+//! signal never swallows it, and a dropped lock future hands its wakeup on.
+//! Run with:
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p tether --no-default-features --release --test loom_cond`
 #![cfg(loom)]
 
@@ -12,6 +13,7 @@ use std::task::{Context as TaskCx, Poll, Waker};
 
 use loom::sync::Arc;
 use loom::thread;
+use tether::Context;
 use tether::sync::{Cond, Mutex};
 
 fn poll_once<F: Future + Unpin>(f: &mut F) -> Option<F::Output> {
@@ -117,5 +119,43 @@ fn loom_mutex_dropped_lock_future_hands_the_wakeup_on() {
         drop(a); // A gives up: if it was woken, the wakeup goes to B
         b.join().unwrap(); // B must not sleep while the lock is free
         assert_eq!(*m.lock_blocking(), 1);
+    });
+}
+
+#[test]
+fn loom_cancelled_wait_races_signal_without_swallowing_it() {
+    loom::model(|| {
+        // (items, taken by A)
+        let p = Arc::new((Mutex::new((0u32, false)), Cond::new()));
+        let (ctx, cancel) = Context::background().with_cancel();
+        // A: an async wait a context can cancel (a task waker: see
+        // loom_semaphore.rs for why not a blocking thread here).
+        let pa = p.clone();
+        let a = thread::spawn(move || {
+            loom::future::block_on(async {
+                let (m, c) = &*pa;
+                if let Ok(mut g) = c.wait_while_ctx(m.lock().await, &ctx, |s| s.0 == 0).await {
+                    g.0 -= 1;
+                    g.1 = true;
+                    drop(g);
+                    c.notify_all(); // let B stop waiting
+                }
+            })
+        });
+        // B: a plain blocking wait for the item (or for A to have taken it).
+        let pb = p.clone();
+        let b = thread::spawn(move || {
+            let (m, c) = &*pb;
+            let mut g = c.wait_while_blocking(m.lock_blocking(), |s| s.0 == 0 && !s.1);
+            if !g.1 {
+                g.0 -= 1;
+            }
+        });
+        p.0.lock_blocking().0 += 1;
+        p.1.notify_one();
+        cancel.cancel();
+        a.join().unwrap();
+        b.join().unwrap(); // if A was cancelled, the signal reached B
+        assert_eq!(p.0.lock_blocking().0, 0);
     });
 }
