@@ -23,7 +23,8 @@ use tokio::runtime::Runtime;
 /// (name, producers, consumers)
 const SHAPES: [(&str, u64, u64); 3] = [("spsc", 1, 1), ("mpsc", 4, 1), ("mpmc", 2, 2)];
 /// (name, capacity; None = unbounded)
-const CAPS: [(&str, Option<usize>); 4] = [("cap0", Some(0)), ("cap1", Some(1)), ("cap1024", Some(1024)), ("unbounded", None)];
+const CAPS: [(&str, Option<usize>); 4] =
+    [("cap0", Some(0)), ("cap1", Some(1)), ("cap1024", Some(1024)), ("unbounded", None)];
 
 /// Moves about `n` messages from `p` producer threads to `c` consumer
 /// threads. `$make` builds the channel, `$send` sends `$v` on `$tx`, `$recv`

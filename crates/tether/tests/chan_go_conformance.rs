@@ -366,7 +366,10 @@ fn chan_single_sender_values_arrive_in_order_tasks_and_mixed() {
                 tx.send(i).await.unwrap();
             }
             drop(tx);
-            assert_eq!(tokio::task::spawn_blocking(move || t.join().unwrap()).await.unwrap(), (0..100).collect::<Vec<_>>());
+            assert_eq!(
+                tokio::task::spawn_blocking(move || t.join().unwrap()).await.unwrap(),
+                (0..100).collect::<Vec<_>>()
+            );
 
             // blocking thread -> async
             let (tx, rx) = make::<usize>(cap);
@@ -1450,4 +1453,238 @@ async fn poll_fn_join<T>(h: thread::JoinHandle<T>) -> T {
     })
     .await;
     h.join().unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// Cancel safety under real concurrency (the contract's rule; Go has no
+// cancellation): futures dropped mid-flight, in every mix of peers.
+// ---------------------------------------------------------------------------
+
+/// Polls `f` at most `polls` times (yielding to the runtime in between)
+/// and drops it if it is still pending: `None` then.
+async fn poll_at_most<F: Future>(f: F, polls: usize) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut n = 0;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = f.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        n += 1;
+        if n >= polls {
+            return Poll::Ready(None);
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
+/// A small deterministic sequence of poll budgets, 1..=4.
+fn budget(i: usize) -> usize {
+    1 + (i.wrapping_mul(2654435761) >> 7) % 4
+}
+
+/// Receives everything from `rx` with futures that are often dropped
+/// mid-flight (plain `recv` or a one-arm `select!`), until closed.
+async fn cancelling_receiver(rx: Receiver<usize>, via_select: bool, extra: usize) -> Vec<usize> {
+    let mut got = Vec::new();
+    let mut i = 0;
+    loop {
+        i += 1;
+        let r = if via_select {
+            poll_at_most(
+                async {
+                    tether::select! { recv(rx) -> v => v }
+                },
+                extra + budget(i),
+            )
+            .await
+        } else {
+            poll_at_most(rx.recv(), extra + budget(i)).await
+        };
+        match r {
+            Some(Ok(v)) => got.push(v),
+            Some(Err(RecvError::Closed)) => return got,
+            // Dropped mid-flight: it must have taken nothing. Let the other
+            // side run (on 2 busy cores a spinning retry can starve it).
+            None => thread::yield_now(),
+        }
+    }
+}
+
+/// Sends 0..n with futures that are often dropped mid-flight; a dropped
+/// send must not have sent, so the value is sent again.
+async fn cancelling_sender(tx: Sender<usize>, n: usize, via_select: bool, extra: usize) {
+    let mut i = 0;
+    for v in 0..n {
+        loop {
+            i += 1;
+            let r = if via_select {
+                poll_at_most(
+                    async {
+                        tether::select! { send(tx, v) -> r => r }
+                    },
+                    extra + budget(i),
+                )
+                .await
+            } else {
+                poll_at_most(tx.send(v), extra + budget(i)).await
+            };
+            match r {
+                Some(r) => {
+                    r.unwrap();
+                    break;
+                }
+                None => thread::yield_now(), // dropped: nothing was sent, try again
+            }
+        }
+    }
+}
+
+/// Dropped `recv` futures (and dropped one-arm `select!`s) lose no value,
+/// against a blocking sender and against an async sender, on every
+/// capacity: the receiver still sees exactly 0..N in order.
+#[test]
+fn cancel_dropped_recv_futures_lose_no_value() {
+    const N: usize = 500;
+    common::block_on(async {
+        for cap in CAPS {
+            for via_select in [false, true] {
+                for blocking_sender in [true, false] {
+                    let (tx, rx) = make::<usize>(cap);
+                    let recv = tokio::spawn(cancelling_receiver(rx, via_select, 0));
+                    if blocking_sender {
+                        let h = thread::spawn(move || (0..N).for_each(|v| tx.send_blocking(v).unwrap()));
+                        tokio::task::spawn_blocking(move || h.join().unwrap()).await.unwrap();
+                    } else {
+                        tokio::spawn(async move {
+                            for v in 0..N {
+                                tx.send(v).await.unwrap();
+                            }
+                        })
+                        .await
+                        .unwrap();
+                    }
+                    let got = recv.await.unwrap();
+                    assert_eq!(
+                        got.len(),
+                        N,
+                        "cap {cap:?} select {via_select} blocking sender {blocking_sender}: values lost"
+                    );
+                    assert!(got.iter().enumerate().all(|(i, &v)| i == v), "cap {cap:?}: values out of order");
+                }
+            }
+        }
+    });
+    common::assert_no_leaks();
+}
+
+/// Dropped `send` futures (and dropped one-arm `select!`s) complete no
+/// operation: retried values are never delivered twice, against a
+/// blocking receiver and an async receiver, on every capacity.
+#[test]
+fn cancel_dropped_send_futures_send_nothing() {
+    const N: usize = 500;
+    common::block_on(async {
+        for cap in CAPS {
+            for via_select in [false, true] {
+                for blocking_receiver in [true, false] {
+                    let (tx, rx) = make::<usize>(cap);
+                    let got = if blocking_receiver {
+                        let h = thread::spawn(move || rx.iter().collect::<Vec<_>>());
+                        cancelling_sender(tx, N, via_select, 0).await;
+                        tokio::task::spawn_blocking(move || h.join().unwrap()).await.unwrap()
+                    } else {
+                        let r = tokio::spawn(async move {
+                            let mut v = Vec::new();
+                            while let Ok(x) = rx.recv().await {
+                                v.push(x);
+                            }
+                            v
+                        });
+                        cancelling_sender(tx, N, via_select, 0).await;
+                        r.await.unwrap()
+                    };
+                    assert_eq!(
+                        got,
+                        (0..N).collect::<Vec<_>>(),
+                        "cap {cap:?} select {via_select} blocking receiver {blocking_receiver}: a dropped send delivered"
+                    );
+                }
+            }
+        }
+    });
+    common::assert_no_leaks();
+}
+
+/// Both ends cancel at random at the same time, on a rendezvous channel:
+/// still exactly 0..N.
+#[test]
+fn cancel_both_ends_dropping_futures_rendezvous() {
+    const N: usize = 200;
+    common::block_on(async {
+        for cap in [Some(0), Some(1)] {
+            for via_select in [false, true] {
+                let (tx, rx) = make::<usize>(cap);
+                // At least two polls each: with one poll per attempt on both
+                // sides, both would be non-blocking attempts that can never
+                // meet on a rendezvous channel (as in Go).
+                let r = tokio::spawn(cancelling_receiver(rx, via_select, 1));
+                tokio::spawn(cancelling_sender(tx, N, !via_select, 1)).await.unwrap();
+                let got = r.await.unwrap();
+                assert_eq!(got, (0..N).collect::<Vec<_>>(), "cap {cap:?}");
+            }
+        }
+    });
+    common::assert_no_leaks();
+}
+
+/// A pending async receive that a sender already handed a value to, then
+/// dropped before it was polled again: the value is not lost and comes out
+/// before values sent after it.
+#[test]
+fn cancel_dropped_recv_after_handoff_keeps_value_and_order() {
+    common::watchdog(|| {
+        for cap in [0usize, 1, 2] {
+            let (tx, rx) = chan::bounded::<i32>(cap);
+            let mut f = Box::pin(rx.recv());
+            assert!(stays_pending(&mut f, 1));
+            // A blocking sender hands 1 to the parked receive.
+            tx.send_blocking(1).unwrap();
+            // Fill the buffer behind it.
+            for v in 0..cap {
+                tx.try_send(10 + v as i32).unwrap();
+            }
+            drop(f); // never polled again: 1 must go back to the channel
+            let got: Vec<i32> = rx.try_iter().collect();
+            let want: Vec<i32> = std::iter::once(1).chain((0..cap).map(|v| 10 + v as i32)).collect();
+            assert_eq!(got, want, "cap {cap}: value lost or out of order after a dropped receive");
+        }
+    });
+    common::assert_no_leaks();
+}
+
+/// The issue's memory rule ("a bounded channel does not grow past its
+/// capacity") in the same situation: after the dropped receive gives its
+/// value back, the buffer must not hold more than `cap` values.
+///
+/// Known failure (reported): the value is pushed back in front of a full
+/// buffer, so `len()` reaches `cap + 1` (and 1 on a rendezvous channel).
+#[test]
+#[ignore = "known deviation, reported to the chan helper: a redelivered value overfills the buffer by one"]
+fn bounded_never_exceeds_capacity_after_cancelled_handoff() {
+    common::watchdog(|| {
+        for cap in [0usize, 1, 2] {
+            let (tx, rx) = chan::bounded::<i32>(cap);
+            let mut f = Box::pin(rx.recv());
+            assert!(stays_pending(&mut f, 1));
+            tx.send_blocking(1).unwrap();
+            for v in 0..cap {
+                tx.try_send(10 + v as i32).unwrap();
+            }
+            drop(f);
+            assert!(rx.len() <= cap, "cap {cap}: buffer holds {} values", rx.len());
+        }
+    });
+    common::assert_no_leaks();
 }

@@ -16,7 +16,6 @@ mod common;
 use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -411,7 +410,9 @@ fn select3_non_ready_channels_block() {
         assert_eq!(r, "timeout");
     });
     let (_tx, rx) = chan::bounded::<i32>(0);
-    let mut f = Box::pin(async { tether::select! { recv(rx) -> _v => () } });
+    let mut f = Box::pin(async {
+        tether::select! { recv(rx) -> _v => () }
+    });
     assert!(stays_pending(&mut f, 5), "select on a non-ready channel completed");
     drop(f);
     common::assert_no_leaks();
@@ -441,11 +442,14 @@ fn select3_self_select_on_unbuffered_channel_blocks() {
             after(Duration::from_millis(5)) => "timeout",
         };
         assert_eq!(r, "timeout", "select paired its own send and recv");
-        let r = tether::select_blocking! { send(tx, 1) -> _r => "send", recv(rx) -> _v => "recv", default => "default" };
+        let r =
+            tether::select_blocking! { send(tx, 1) -> _r => "send", recv(rx) -> _v => "recv", default => "default" };
         assert_eq!(r, "default");
     });
     let (tx, rx) = chan::bounded::<i32>(0);
-    let mut f = Box::pin(async { tether::select! { send(tx, 1) -> _r => (), recv(rx) -> _v => () } });
+    let mut f = Box::pin(async {
+        tether::select! { send(tx, 1) -> _r => (), recv(rx) -> _v => () }
+    });
     assert!(stays_pending(&mut f, 5), "async select paired its own send and recv");
     drop(f);
     common::assert_no_leaks();
@@ -472,18 +476,19 @@ fn select4_ready_arm_gets_the_value_losing_arm_not_evaluated() {
     common::assert_no_leaks();
 }
 
-/// Go's spec (and select5's order checks): the channel operands and send
-/// values are evaluated exactly once on entering the select, even when
-/// the select has to wait, and even for arms that lose.
+/// Go's spec (and select5's order checks): the channel operands, send
+/// values and guards are evaluated exactly once, in source order, on
+/// entering the select, even when the select has to wait, and even for
+/// arms that lose.
 #[test]
-fn select5_operands_evaluated_exactly_once() {
+fn select5_operands_evaluated_once_in_source_order() {
     common::watchdog(|| {
         let (a_tx, a) = chan::bounded::<i32>(0);
         let (_b_tx, b) = chan::bounded::<i32>(0);
         let (d_tx, _d) = chan::bounded::<i32>(0);
-        let evals = Cell::new(0usize);
-        fn counted<T>(evals: &Cell<usize>, v: T) -> T {
-            evals.set(evals.get() + 1);
+        let order = std::cell::RefCell::new(Vec::new());
+        fn at<T>(order: &std::cell::RefCell<Vec<u32>>, step: u32, v: T) -> T {
+            order.borrow_mut().push(step);
             v
         }
         let h = thread::spawn(move || {
@@ -491,14 +496,66 @@ fn select5_operands_evaluated_exactly_once() {
             a_tx.send_blocking(5)
         });
         let got = tether::select_blocking! {
-            recv(counted(&evals, &b)) -> _v => unreachable!(),
-            recv(counted(&evals, &a)) -> v => v,
-            send(d_tx, counted(&evals, 9)) -> _r => unreachable!(),
+            recv(at(&order, 1, &b)) -> _v => unreachable!(),
+            recv(at(&order, 2, &a)) -> v if at(&order, 3, true) => v,
+            send(at(&order, 4, &d_tx), at(&order, 5, 9)) -> _r => unreachable!(),
         };
         assert_eq!(got, Ok(5));
-        assert_eq!(evals.get(), 3, "operands must be evaluated exactly once each");
+        assert_eq!(*order.borrow(), vec![1, 2, 3, 4, 5], "operands must be evaluated once each, in source order");
         h.join().unwrap().unwrap();
     });
+    common::assert_no_leaks();
+}
+
+/// A false guard disables its arm for this select (Go: a nil channel); a
+/// true guard leaves it as it is.
+#[test]
+fn select_guard_disables_arm() {
+    let (tx, rx) = chan::bounded::<i32>(1);
+    tx.try_send(1).unwrap();
+    let enabled = false;
+    let r = tether::select_blocking! { recv(rx) -> _v if enabled => "recv", default => "default" };
+    assert_eq!(r, "default");
+    let r = tether::select_blocking! { send(tx, 2) -> _r if enabled => "send", default => "default" };
+    assert_eq!(r, "default");
+    assert_eq!(rx.len(), 1, "a disabled arm touched the channel");
+    let r = tether::select_blocking! { recv(rx) -> v if !enabled => v, default => Ok(0) };
+    assert_eq!(r, Ok(1));
+    // A closed channel behind a false guard is not ready either.
+    tx.close();
+    let r = tether::select_blocking! { recv(rx) -> _v if enabled => "recv", default => "default" };
+    assert_eq!(r, "default");
+    common::assert_no_leaks();
+}
+
+/// `biased;` tries arms in source order: with every arm ready, the first
+/// always wins (the opposite of the fairness tests above, which would
+/// fail on a biased select).
+#[test]
+fn select_biased_prefers_first_ready_arm() {
+    common::block_on_local(async {
+        let (a_tx, a) = chan::bounded::<i32>(1);
+        let (b_tx, b) = chan::bounded::<i32>(1);
+        b_tx.try_send(2).unwrap();
+        for _ in 0..100 {
+            a_tx.try_send(1).unwrap();
+            let x = tether::select! { biased; recv(a) -> v => v.unwrap(), recv(b) -> v => v.unwrap() };
+            assert_eq!(x, 1);
+            let y = tether::select_blocking! { biased; recv(b) -> v => v.unwrap(), recv(a) -> v => v.unwrap() };
+            assert_eq!(y, 2);
+            b_tx.try_send(2).unwrap();
+        }
+    });
+    common::assert_no_leaks();
+}
+
+/// Go's `select {}`: a select with no arm at all never completes.
+#[test]
+fn select3_empty_select_never_completes() {
+    let mut f = Box::pin(async {
+        tether::select! {}
+    });
+    assert!(stays_pending(&mut f, 5));
     common::assert_no_leaks();
 }
 
@@ -1064,7 +1121,9 @@ fn select_done_ctx_arm() {
         let (_tx, rx) = chan::bounded::<i32>(0);
         let h = {
             let (ctx, rx) = (ctx.clone(), rx.clone());
-            tokio::spawn(async move { tether::select! { recv(rx) -> _v => 0, done(ctx) => 4 } })
+            tokio::spawn(async move {
+                tether::select! { recv(rx) -> _v => 0, done(ctx) => 4 }
+            })
         };
         tokio::time::sleep(Duration::from_millis(1)).await;
         cancel.cancel();
@@ -1124,5 +1183,276 @@ fn select_dropped_future_performs_no_operation() {
     }
     assert_eq!(b_rx.try_recv(), Ok(2), "a dropped select took the value");
     assert_eq!(a_rx.try_recv(), Err(TryRecvError::Empty), "a dropped select sent its value");
+    common::assert_no_leaks();
+}
+
+// ---------------------------------------------------------------------------
+// Disabled arms (Go's nil channel): select3.go, select.go, TestSelectStress
+// ---------------------------------------------------------------------------
+
+/// select3: a disabled arm (here a `None` operand, Go's nil channel) is
+/// never selected; with default, default runs.
+#[test]
+fn select3_disabled_arms_never_selected() {
+    let (tx, rx) = chan::bounded::<i32>(1);
+    tx.try_send(1).unwrap(); // rx is ready, tx is not: neither may run while disabled
+    let no_rx: Option<&Receiver<i32>> = None;
+    let no_tx: Option<&Sender<i32>> = None;
+    let r = tether::select_blocking! { send(no_tx, 7) -> _r => "send", default => "default" };
+    assert_eq!(r, "default");
+    let r = tether::select_blocking! { recv(no_rx) -> _v => "recv", default => "default" };
+    assert_eq!(r, "default");
+    let r =
+        tether::select_blocking! { recv(no_rx) -> _v => "recv", send(no_tx, 7) -> _r => "send", default => "default" };
+    assert_eq!(r, "default");
+    assert_eq!(rx.try_recv(), Ok(1), "a disabled arm touched the channel");
+    common::assert_no_leaks();
+}
+
+/// select3: a select whose arms are all disabled blocks (here until its
+/// `after` arm fires; async: stays pending), even when the channels
+/// behind the disabled arms are ready or closed.
+#[test]
+fn select3_only_disabled_arms_block() {
+    common::watchdog(|| {
+        let (tx, rx) = chan::bounded::<i32>(1);
+        tx.try_send(1).unwrap();
+        let (closed_tx, closed_rx) = chan::bounded::<i32>(0);
+        closed_tx.close();
+        let off_rx: Option<&Receiver<i32>> = None;
+        let off_tx: Option<&Sender<i32>> = None;
+        let r = tether::select_blocking! {
+            recv(off_rx) -> _v => "recv",
+            send(off_tx, 7) -> _r => "send",
+            after(Duration::from_millis(3)) => "timeout",
+        };
+        assert_eq!(r, "timeout");
+        assert_eq!(rx.len(), 1);
+        drop((closed_rx, tx, rx));
+    });
+    let off: Option<&Receiver<i32>> = None;
+    let mut f = Box::pin(async {
+        tether::select! { recv(off) -> _v => () }
+    });
+    assert!(stays_pending(&mut f, 5), "a select with only disabled arms completed");
+    drop(f);
+    common::assert_no_leaks();
+}
+
+/// select.go: a sender loops over a select of two send arms, disabling
+/// each arm once it has sent (`a = nil`), until only default remains;
+/// each channel gets exactly one value, and the values differ.
+#[test]
+fn select_disable_arm_after_use() {
+    fn send_until_default(a: Option<&Sender<u32>>, b: Option<&Sender<u32>>) -> u32 {
+        let (mut a, mut b) = (a, b);
+        let mut i = 0;
+        loop {
+            let sent = tether::select_blocking! {
+                send(a, 1 << i) -> r => { r.unwrap(); a = None; true },
+                send(b, 1 << i) -> r => { r.unwrap(); b = None; true },
+                default => false,
+            };
+            if !sent {
+                return i;
+            }
+            i += 1;
+        }
+    }
+    let (a_tx, a_rx) = chan::bounded::<u32>(1);
+    let (b_tx, b_rx) = chan::bounded::<u32>(1);
+    assert_eq!(send_until_default(Some(&a_tx), Some(&b_tx)), 2);
+    let (av, bv) = (a_rx.try_recv().unwrap(), b_rx.try_recv().unwrap());
+    assert_eq!(av | bv, 3, "bad values {av} {bv}");
+    assert_eq!(send_until_default(Some(&a_tx), None), 1);
+    assert_eq!(a_rx.try_recv(), Ok(1));
+    assert_eq!(b_rx.try_recv(), Err(TryRecvError::Empty));
+    common::assert_no_leaks();
+}
+
+/// TestSelectStress: on four channels (two unbuffered, capacities 2 and
+/// 3), four plain senders, four plain receivers, one select sending N on
+/// each and one select receiving N from each, disabling an arm once its
+/// quota is met. Everything interacts chaotically; nothing may deadlock
+/// and every count must come out exact.
+fn select_stress_threads(n: usize) {
+    let chans: Vec<(Sender<usize>, Receiver<usize>)> =
+        [0, 0, 2, 3].iter().map(|&cap| chan::bounded::<usize>(cap)).collect();
+    thread::scope(|s| {
+        for (tx, rx) in &chans {
+            s.spawn(move || (0..n).for_each(|_| tx.send_blocking(0).unwrap()));
+            s.spawn(move || {
+                (0..n).for_each(|_| {
+                    rx.recv_blocking().unwrap();
+                })
+            });
+        }
+        s.spawn(|| {
+            let mut counts = [0usize; 4];
+            let mut c: Vec<Option<&Sender<usize>>> = chans.iter().map(|(tx, _)| Some(tx)).collect();
+            for _ in 0..4 * n {
+                let k = tether::select_blocking! {
+                    send(c[3], 0) -> r => { r.unwrap(); 3 },
+                    send(c[2], 0) -> r => { r.unwrap(); 2 },
+                    send(c[0], 0) -> r => { r.unwrap(); 0 },
+                    send(c[1], 0) -> r => { r.unwrap(); 1 },
+                };
+                counts[k] += 1;
+                if counts[k] == n {
+                    c[k] = None;
+                }
+            }
+            assert_eq!(counts, [n; 4]);
+        });
+        s.spawn(|| {
+            let mut counts = [0usize; 4];
+            let mut c: Vec<Option<&Receiver<usize>>> = chans.iter().map(|(_, rx)| Some(rx)).collect();
+            for _ in 0..4 * n {
+                let k = tether::select_blocking! {
+                    recv(c[0]) -> v => { v.unwrap(); 0 },
+                    recv(c[1]) -> v => { v.unwrap(); 1 },
+                    recv(c[2]) -> v => { v.unwrap(); 2 },
+                    recv(c[3]) -> v => { v.unwrap(); 3 },
+                };
+                counts[k] += 1;
+                if counts[k] == n {
+                    c[k] = None;
+                }
+            }
+            assert_eq!(counts, [n; 4]);
+        });
+    });
+    for (_, rx) in &chans {
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    }
+}
+
+#[test]
+fn select_stress_threads_test() {
+    common::watchdog(|| select_stress_threads(2_000));
+    common::assert_no_leaks();
+}
+
+/// TestSelectStress on tasks, with the plain senders/receivers blocking
+/// threads and the two selects async tasks (and the other way round).
+#[test]
+fn select_stress_mixed() {
+    const N: usize = 1_000;
+    common::block_on(async {
+        for selects_async in [true, false] {
+            let chans: Arc<Vec<(Sender<usize>, Receiver<usize>)>> =
+                Arc::new([0, 0, 2, 3].iter().map(|&cap| chan::bounded::<usize>(cap)).collect());
+            let mut threads = Vec::new();
+            let mut tasks = Vec::new();
+            for k in 0..4 {
+                let ch = chans.clone();
+                let ch2 = chans.clone();
+                if selects_async {
+                    threads.push(thread::spawn(move || (0..N).for_each(|_| ch[k].0.send_blocking(0).unwrap())));
+                    threads.push(thread::spawn(move || {
+                        (0..N).for_each(|_| {
+                            ch2[k].1.recv_blocking().unwrap();
+                        })
+                    }));
+                } else {
+                    tasks.push(tokio::spawn(async move {
+                        for _ in 0..N {
+                            ch[k].0.send(0).await.unwrap();
+                        }
+                    }));
+                    tasks.push(tokio::spawn(async move {
+                        for _ in 0..N {
+                            ch2[k].1.recv().await.unwrap();
+                        }
+                    }));
+                }
+            }
+            let sel_send = {
+                let chans = chans.clone();
+                move || {
+                    let mut counts = [0usize; 4];
+                    let mut c: Vec<Option<&Sender<usize>>> = chans.iter().map(|(tx, _)| Some(tx)).collect();
+                    for _ in 0..4 * N {
+                        let k = tether::select_blocking! {
+                            send(c[0], 0) -> r => { r.unwrap(); 0 },
+                            send(c[1], 0) -> r => { r.unwrap(); 1 },
+                            send(c[2], 0) -> r => { r.unwrap(); 2 },
+                            send(c[3], 0) -> r => { r.unwrap(); 3 },
+                        };
+                        counts[k] += 1;
+                        if counts[k] == N {
+                            c[k] = None;
+                        }
+                    }
+                    counts
+                }
+            };
+            if selects_async {
+                let ch = chans.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut counts = [0usize; 4];
+                    let mut c: Vec<Option<&Sender<usize>>> = ch.iter().map(|(tx, _)| Some(tx)).collect();
+                    for _ in 0..4 * N {
+                        let k = tether::select! {
+                            send(c[0], 0) -> r => { r.unwrap(); 0 },
+                            send(c[1], 0) -> r => { r.unwrap(); 1 },
+                            send(c[2], 0) -> r => { r.unwrap(); 2 },
+                            send(c[3], 0) -> r => { r.unwrap(); 3 },
+                        };
+                        counts[k] += 1;
+                        if counts[k] == N {
+                            c[k] = None;
+                        }
+                    }
+                    assert_eq!(counts, [N; 4]);
+                }));
+                let ch = chans.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut counts = [0usize; 4];
+                    let mut c: Vec<Option<&Receiver<usize>>> = ch.iter().map(|(_, rx)| Some(rx)).collect();
+                    for _ in 0..4 * N {
+                        let k = tether::select! {
+                            recv(c[0]) -> v => { v.unwrap(); 0 },
+                            recv(c[1]) -> v => { v.unwrap(); 1 },
+                            recv(c[2]) -> v => { v.unwrap(); 2 },
+                            recv(c[3]) -> v => { v.unwrap(); 3 },
+                        };
+                        counts[k] += 1;
+                        if counts[k] == N {
+                            c[k] = None;
+                        }
+                    }
+                    assert_eq!(counts, [N; 4]);
+                }));
+            } else {
+                threads.push(thread::spawn(move || assert_eq!(sel_send(), [N; 4])));
+                let ch = chans.clone();
+                threads.push(thread::spawn(move || {
+                    let mut counts = [0usize; 4];
+                    let mut c: Vec<Option<&Receiver<usize>>> = ch.iter().map(|(_, rx)| Some(rx)).collect();
+                    for _ in 0..4 * N {
+                        let k = tether::select_blocking! {
+                            recv(c[0]) -> v => { v.unwrap(); 0 },
+                            recv(c[1]) -> v => { v.unwrap(); 1 },
+                            recv(c[2]) -> v => { v.unwrap(); 2 },
+                            recv(c[3]) -> v => { v.unwrap(); 3 },
+                        };
+                        counts[k] += 1;
+                        if counts[k] == N {
+                            c[k] = None;
+                        }
+                    }
+                    assert_eq!(counts, [N; 4]);
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            tokio::task::spawn_blocking(move || threads.into_iter().for_each(|h| h.join().unwrap())).await.unwrap();
+            for (_, rx) in chans.iter() {
+                assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+            }
+        }
+    });
     common::assert_no_leaks();
 }
