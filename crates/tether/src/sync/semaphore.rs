@@ -85,6 +85,11 @@ pub struct Semaphore {
     /// Free permits × 2, plus the QUEUED bit.
     word: AtomicUsize,
     waiters: RawMutex<Fifo<Waiter>>,
+    /// Bumped (under the waiter lock) whenever the grant loop serves
+    /// someone: a spinning blocked waiter watches it instead of taking the
+    /// lock on every check, which would slow down the very release it is
+    /// waiting for.
+    grants: AtomicUsize,
 }
 
 struct Waiter {
@@ -108,7 +113,12 @@ impl Semaphore {
     /// flag).
     pub fn new(size: usize) -> Semaphore {
         assert!(size <= usize::MAX / ONE, "semaphore: size {size} is too large (at most usize::MAX / 2)");
-        Semaphore { size, word: AtomicUsize::new(size * ONE), waiters: RawMutex::new(Fifo::new()) }
+        Semaphore {
+            size,
+            word: AtomicUsize::new(size * ONE),
+            waiters: RawMutex::new(Fifo::new()),
+            grants: AtomicUsize::new(0),
+        }
     }
 
     /// The total number of permits.
@@ -200,6 +210,9 @@ impl Semaphore {
         if self.try_take(n) {
             return Ok(Permit { sem: self, n });
         }
+        // Read before queueing: a grant that lands in between only costs
+        // one extra check under the lock.
+        let mut seen = self.grants.load(Ordering::Acquire);
         match self.acquire_or_enqueue(n, Wake::current_thread) {
             Enqueued::Acquired => Ok(Permit { sem: self, n }),
             Enqueued::TooBig => {
@@ -211,7 +224,12 @@ impl Semaphore {
                 let registration = ctx.scope().map(|s| (s, s.register(Wake::current_thread())));
                 let done = || registration.as_ref().is_some_and(|(s, _)| s.is_done());
                 if !matches!(registration, Some((_, None))) {
-                    block_until(|| !lock(&self.waiters).contains(seq) || done(), None);
+                    let granted = || {
+                        let now = self.grants.load(Ordering::Acquire);
+                        now != std::mem::replace(&mut seen, now) && !lock(&self.waiters).contains(seq)
+                    };
+                    let mut granted = granted;
+                    block_until(|| granted() || done(), None);
                 }
                 if let Some((s, Some(key))) = registration {
                     s.unregister(key);
@@ -334,6 +352,9 @@ impl Semaphore {
             }
             free -= front.n;
             woken.push(q.pop().expect("front exists").wake);
+        }
+        if !woken.is_empty() {
+            self.grants.fetch_add(1, Ordering::Release);
         }
         s = (free * ONE) | if q.is_empty() { 0 } else { QUEUED };
         self.word.store(s, Ordering::Release);
