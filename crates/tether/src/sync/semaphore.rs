@@ -224,11 +224,12 @@ impl Semaphore {
                 let registration = ctx.scope().map(|s| (s, s.register(Wake::current_thread())));
                 let done = || registration.as_ref().is_some_and(|(s, _)| s.is_done());
                 if !matches!(registration, Some((_, None))) {
-                    let granted = || {
+                    // Granted = no longer queued; only worth a look under
+                    // the lock once some grant has happened since.
+                    let mut granted = || {
                         let now = self.grants.load(Ordering::Acquire);
                         now != std::mem::replace(&mut seen, now) && !lock(&self.waiters).contains(seq)
                     };
-                    let mut granted = granted;
                     block_until(|| granted() || done(), None);
                 }
                 if let Some((s, Some(key))) = registration {
