@@ -9,7 +9,6 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::time::Duration;
 
 use common::*;
 use tether::Context;
@@ -82,26 +81,6 @@ fn weighted_try_acquire_outcomes() {
         let _b = sem.acquire_blocking(&ctx, 1).unwrap();
         let t4 = sem.try_acquire(1).map(|p| p.forget());
         assert_eq!([t1.is_some(), t2.is_some(), t3.is_some(), t4.is_some()], [true, false, true, false]);
-    });
-    assert_no_leaks();
-}
-
-#[test]
-fn weighted_acquire_with_context_outcomes() {
-    block_on(async {
-        let sem = Semaphore::new(2);
-        let try_acquire = async |n| {
-            let (ctx, _c) = Context::background().with_timeout(Duration::from_millis(2));
-            sem.acquire(&ctx, n).await.map(|p| p.forget()).is_ok()
-        };
-        let held = sem.acquire(&Context::background(), 1).await.unwrap().forget();
-        let t1 = try_acquire(1).await;
-        let t2 = try_acquire(1).await;
-        sem.release(held + 1);
-        let t3 = try_acquire(1).await;
-        let _b = sem.acquire(&Context::background(), 1).await.unwrap();
-        let t4 = try_acquire(1).await;
-        assert_eq!([t1, t2, t3, t4], [true, false, true, false]);
     });
     assert_no_leaks();
 }
@@ -283,18 +262,6 @@ fn weighted_dropped_queued_future_leaves_no_trace() {
         drop(a);
         drop(held);
         assert!(sem.try_acquire(1).is_some(), "the queue is empty again: the fast path works");
-    });
-    assert_no_leaks();
-}
-
-#[test]
-fn weighted_blocking_acquire_cancelled_by_deadline() {
-    watchdog(|| {
-        let sem = Semaphore::new(1);
-        let _held = sem.acquire_blocking(&Context::background(), 1).unwrap();
-        let (ctx, _c) = Context::background().with_timeout(Duration::from_millis(2));
-        assert_eq!(sem.acquire_blocking(&ctx, 1).unwrap_err(), Error::DeadlineExceeded);
-        assert!(sem.try_acquire(0).is_some(), "the cancelled waiter left the queue");
     });
     assert_no_leaks();
 }
