@@ -449,10 +449,12 @@ fn select_table(go: &std::collections::BTreeMap<String, f64>) -> Table {
         rt.block_on(async {
             let per = n.div_ceil(4);
             let mut rxs = Vec::new();
+            let mut keep = Vec::new();
             let mut hs = Vec::new();
             for _ in 0..4 {
                 let (tx, rx) = tether::chan::bounded::<u64>(CAP);
                 rxs.push(rx);
+                keep.push(tx.clone()); // a producer that ends must not close its channel
                 hs.push(tokio::spawn(async move {
                     for v in 0..per {
                         tx.send(v).await.unwrap();
@@ -479,10 +481,12 @@ fn select_table(go: &std::collections::BTreeMap<String, f64>) -> Table {
         rt.block_on(async {
             let per = n.div_ceil(4);
             let mut rxs = Vec::new();
+            let mut keep = Vec::new();
             let mut hs = Vec::new();
             for _ in 0..4 {
                 let (tx, rx) = tokio::sync::mpsc::channel::<u64>(CAP);
                 rxs.push(rx);
+                keep.push(tx.clone());
                 hs.push(tokio::spawn(async move {
                     for v in 0..per {
                         tx.send(v).await.unwrap();

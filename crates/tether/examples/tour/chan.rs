@@ -27,21 +27,23 @@ pub fn run() {
     for job in 1..=3 {
         tx.send_blocking(job).unwrap(); // no receiver yet: buffered
     }
-    let full = tx.try_send(4);
-    println!("   buffered(3): len {} after 3 sends; a 4th try_send -> {full:?}", tx.len());
-    assert_eq!(full, Err(TrySendError::Full(4)));
+    let Err(TrySendError::Full(back)) = tx.try_send(4) else { unreachable!("the buffer holds 3") };
+    println!(
+        "   buffered(3): len {} after 3 sends without a receiver; a 4th try_send is Full and hands {back} back",
+        tx.len()
+    );
 
     // Close and range: the sender closes, the receiver drains the buffer
     // and its loop ends (Go's `for v := range ch`). A send after close
     // hands the value back instead of panicking.
-    drop(rx.recv_blocking()); // take job 1 out...
+    assert_eq!(rx.recv_blocking(), Ok(1)); // take job 1 out...
     tx.send_blocking(4).unwrap(); // ...so job 4 fits
     tx.close();
     let drained: Vec<u32> = rx.iter().collect();
     println!("   closed with values inside: range drained {drained:?}, then recv -> {:?}", rx.recv_blocking());
-    println!("   send after close -> {:?} (the value comes back; Go would panic)", tx.send_blocking(5));
+    let Err(SendError(back)) = tx.send_blocking(5) else { unreachable!("the channel is closed") };
+    println!("   send after close fails and hands {back} back (Go would panic)");
     assert_eq!(rx.recv_blocking(), Err(RecvError::Closed));
-    assert_eq!(tx.send_blocking(6), Err(SendError(6)));
 
     // select with a timeout: a slow worker vs after(10 ms).
     let (tx, rx) = chan::bounded::<&str>(1);
