@@ -38,6 +38,7 @@ pub(crate) fn start_thread(what: &'static str, reg: Registration, f: impl FnOnce
         std::thread::Builder::new()
             .name(format!("tether-{what}"))
             .spawn(move || {
+                let mut reg = reg;
                 let _entered = reg.enter();
                 f(reg);
             })
@@ -58,6 +59,7 @@ pub(crate) fn spawn_blocking(what: &'static str, reg: Registration, f: impl FnOn
     #[cfg(all(feature = "tokio", not(loom)))]
     if let Ok(h) = tokio::runtime::Handle::try_current() {
         drop(h.spawn_blocking(move || {
+            let mut reg = reg;
             let _entered = reg.enter();
             f(reg);
         }));
@@ -87,6 +89,13 @@ pub(crate) fn spawn_async<F: Future<Output = ()> + Send + 'static>(what: &'stati
         let _ = what;
         drop(fut);
     }
+}
+
+/// Runs a future to completion on the current thread (under loom: the
+/// model's executor).
+#[cfg(loom)]
+pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
+    loom::future::block_on(fut)
 }
 
 /// Runs a future to completion on the current thread, parking between

@@ -372,12 +372,11 @@ fn group_works_without_a_runtime() {
         let n = Arc::new(AtomicUsize::new(0));
         for _ in 0..5 {
             let n = n.clone();
-            assert!(
-                g.try_spawn(async move {
-                    n.fetch_add(1, SeqCst);
-                    Ok(())
-                }) || true
-            );
+            // may be refused at the limit: either way nothing leaks
+            let _started = g.try_spawn(async move {
+                n.fetch_add(1, SeqCst);
+                Ok(())
+            });
         }
         g.spawn_blocking(|| Err(Boom(2)));
         assert_eq!(g.wait_blocking(), Err(Boom(2)));

@@ -22,7 +22,7 @@ impl std::error::Error for Boom {}
 #[test]
 fn scope_threads_borrow_from_the_stack() {
     watchdog(|| {
-        let data = vec![1u64, 2, 3, 4, 5, 6];
+        let data = [1u64, 2, 3, 4, 5, 6];
         let sums = Mutex::new(Vec::new());
         let r = group::scope(&Context::background(), |s| {
             for chunk in data.chunks(2) {

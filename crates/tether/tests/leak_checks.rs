@@ -169,3 +169,44 @@ fn verify_none_passes_when_nothing_leaks() {
     tracker.verify().unwrap();
     assert_no_leaks();
 }
+
+/// Exercises the lock-free registry (its unsafe slot protocol): tasks
+/// registering and ending on several threads while snapshots and notes
+/// read the same slots.
+#[test]
+fn registry_stress_concurrent_register_end_and_snapshot() {
+    let tracker = Tracker::new();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                seen += leak::live_tasks().len();
+            }
+            seen
+        })
+    };
+    block_on(tracker.wrap(async {
+        for round in 0..20u32 {
+            let wg = WaitGroup::new();
+            for i in 0..500u32 {
+                if i % 50 == 0 {
+                    let name = format!("stress {round}/{i}");
+                    let g = Group::<()>::new();
+                    g.named(name).spawn_blocking(|| Ok(()));
+                    g.wait().await.unwrap();
+                } else {
+                    wg.go(async {
+                        tokio::task::yield_now().await;
+                    });
+                }
+            }
+            wg.wait().await;
+        }
+    }));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    reader.join().unwrap();
+    tracker.verify().unwrap();
+    assert_no_leaks();
+}

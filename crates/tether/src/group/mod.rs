@@ -63,10 +63,10 @@
 //! [`check`](crate::Context::check) between steps, or wait on it.
 
 mod core;
-mod group;
+mod errgroup;
 mod scope;
 
-pub use group::{Group, Named};
+pub use errgroup::{Group, Named, Spawn};
 pub use scope::{Scope, scope, scope_with_limit};
 
 use std::fmt;
@@ -92,7 +92,7 @@ impl std::error::Error for TaskFailed {}
 /// ```
 /// use tether::{Context, group::{self, TaskPanicked}};
 /// let parent = Context::background();
-/// let r = std::panic::catch_unwind(|| {
+/// let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
 ///     group::scope(&parent, |s| {
 ///         s.spawn(|ctx| {
 ///             let ctx = ctx.clone();
@@ -106,7 +106,7 @@ impl std::error::Error for TaskFailed {}
 ///         s.spawn(|_| panic!("boom"));
 ///         Ok(())
 ///     })
-/// });
+/// }));
 /// assert!(r.is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

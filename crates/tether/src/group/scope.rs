@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::Arc;
 
 use super::core::{Core, NO_LIMIT};
-use super::group::error_cause;
+use super::errgroup::error_cause;
 use crate::ctx::Context;
 use crate::task::{Name, Registration};
 
@@ -34,10 +34,10 @@ const THREAD: &str = "scope thread";
 /// use tether::{Context, ctx, group};
 ///
 /// let inputs = vec![1, 2, 3, 4];
+/// let (a, b) = (std::sync::Mutex::new(0), std::sync::Mutex::new(0));
 /// let mut total = 0;
 /// let r = group::scope(&Context::background(), |s| {
 ///     let (left, right) = inputs.split_at(2);
-///     let (a, b) = (std::sync::Mutex::new(0), std::sync::Mutex::new(0));
 ///     s.spawn(|_ctx| { *a.lock().unwrap() = left.iter().sum(); Ok(()) });
 ///     s.spawn(|_ctx| { *b.lock().unwrap() = right.iter().sum(); Ok(()) });
 ///     s.wait();
@@ -199,6 +199,7 @@ impl<'scope, 'env, E: Send + 'static> Scope<'scope, 'env, E> {
         let guard = ScopeEnd { core: core.clone(), slot };
         let reg = Registration::new(THREAD, name, site);
         let spawned = std::thread::Builder::new().name("tether-scope".into()).spawn_scoped(self.threads, move || {
+            let mut reg = reg;
             let _entered = reg.enter();
             match catch_unwind(AssertUnwindSafe(|| f(&core.ctx))) {
                 Ok(Ok(())) => {}

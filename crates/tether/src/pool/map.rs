@@ -63,7 +63,7 @@ type MapFn<T, U, E> = Arc<dyn Fn(Context, T) -> BoxFut<Result<U, E>> + Send + Sy
 /// let first_error = pool::map(&Context::background(), 2, 1..=100u32, |ctx, id| async move {
 ///     if id == 3 { return Err(FetchError::NotFound(id)) }
 ///     ctx.done().await; // the others stop once the map fails fast
-///     Err(FetchError::Canceled(ctx.err().unwrap()))
+///     Err::<u32, _>(FetchError::Canceled(ctx.err().unwrap()))
 /// })
 /// .try_collect()
 /// .await;

@@ -92,7 +92,7 @@ pub fn run_worker_pool<E: Send + 'static>(
     let site = std::panic::Location::caller();
     for _ in 0..workers {
         let (ctx, tasks, errs) = (ctx.clone(), tasks.clone(), errs_tx.clone());
-        let reg = crate::task::Registration::new("pool worker", None, site);
+        let reg = crate::task::Registration::lazy("pool worker", None, site);
         crate::task::spawn_async("pool worker", crate::task::Tracked::new(worker(ctx, tasks, errs), reg));
     }
     // The workers hold the only senders: the channel closes when the last

@@ -165,7 +165,7 @@ impl WaitGroup {
     {
         self.add(1);
         let done = DoneGuard(self.clone());
-        let reg = crate::task::Registration::new("wait group task", None, Location::caller());
+        let reg = crate::task::Registration::lazy("wait group task", None, Location::caller());
         crate::task::spawn_async(
             "wait group task",
             // `done` is called once the task is dropped and deregistered.

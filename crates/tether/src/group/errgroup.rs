@@ -212,7 +212,7 @@ impl<E: Send + 'static> Group<E> {
     {
         self.core.begin();
         let end = EndGuard { core: self.core.clone(), slot };
-        let reg = Registration::new(kind, name, site);
+        let reg = Registration::lazy(kind, name, site);
         task::spawn_async(kind, GroupTask { fut: Some(fut), abort_key: None, reg, kind, site, end });
     }
 

@@ -1,0 +1,3 @@
+module tether.bench/group
+
+go 1.27
