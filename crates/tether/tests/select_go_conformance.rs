@@ -1456,3 +1456,58 @@ fn select_stress_mixed() {
     });
     common::assert_no_leaks();
 }
+
+/// TestNonblockSelectRace2 with a context instead of a closed channel: c1
+/// holds a value, then the context is cancelled, then c1 is drained; from
+/// the selecting side one of the two arms is always ready, so its select
+/// with default never takes default.
+#[test]
+fn nonblock_select_race_with_cancel_never_takes_default() {
+    common::watchdog(|| {
+        for _ in 0..500 {
+            let (c1_tx, c1_rx) = chan::bounded::<i32>(1);
+            let (ctx, cancel) = Context::background().with_cancel();
+            c1_tx.send_blocking(1).unwrap();
+            let h = {
+                let (c1_rx, ctx) = (c1_rx.clone(), ctx.clone());
+                thread::spawn(move || {
+                    tether::select_blocking! { recv(c1_rx) -> _v => true, done(ctx) => true, default => false }
+                })
+            };
+            cancel.cancel();
+            tether::select_blocking! { recv(c1_rx) -> _v => {}, default => {} }
+            assert!(h.join().unwrap(), "no arm was ready (done(ctx) readiness judged over a smeared window)");
+        }
+    });
+    common::block_on(async {
+        for _ in 0..300 {
+            let (c1_tx, c1_rx) = chan::bounded::<i32>(1);
+            let (ctx, cancel) = Context::background().with_cancel();
+            c1_tx.send(1).await.unwrap();
+            let h = {
+                let (c1_rx, ctx) = (c1_rx.clone(), ctx.clone());
+                tokio::spawn(async move {
+                    tether::select! { recv(c1_rx) -> _v => true, done(ctx) => true, default => false }
+                })
+            };
+            cancel.cancel();
+            tether::select! { recv(c1_rx) -> _v => {}, default => {} }
+            assert!(h.await.unwrap(), "no arm was ready");
+        }
+    });
+    common::assert_no_leaks();
+}
+
+/// A context deadline wakes a blocked `select_blocking!` on a plain thread
+/// (no runtime), through its done arm.
+#[test]
+fn select_done_arm_fires_at_deadline_on_plain_thread() {
+    common::watchdog(|| {
+        let (_tx, rx) = chan::bounded::<i32>(0);
+        let (ctx, _cancel) = Context::background().with_timeout(Duration::from_millis(3));
+        let r = tether::select_blocking! { recv(rx) -> _v => "recv", done(ctx) => "done" };
+        assert_eq!(r, "done");
+        assert_eq!(ctx.err(), Some(tether::ctx::Error::DeadlineExceeded));
+    });
+    common::assert_no_leaks();
+}
