@@ -152,8 +152,12 @@ pub(crate) fn block_until(mut ready: impl FnMut() -> bool, deadline: Option<Inst
 }
 
 /// Spin rounds before parking (each round backs off exponentially, then
-/// yields the core).
+/// yields the core). None under loom: spinning only hides interleavings
+/// behind the model's preemption bound.
+#[cfg(not(loom))]
 pub(crate) const SPIN_ROUNDS: u32 = 10;
+#[cfg(loom)]
+pub(crate) const SPIN_ROUNDS: u32 = 0;
 
 /// One step of spin back-off: busy-wait for short rounds, yield for long.
 #[inline]
