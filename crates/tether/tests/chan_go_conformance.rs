@@ -1688,3 +1688,132 @@ fn bounded_never_exceeds_capacity_after_cancelled_handoff() {
     });
     common::assert_no_leaks();
 }
+
+/// Close racing with busy senders and receivers of both kinds (plain and
+/// select, blocking and async): every value a sender attempted is either
+/// received exactly once or handed back to its sender exactly once.
+#[test]
+fn closedchan_close_racing_with_traffic_conserves_values() {
+    const PER: usize = 3_000;
+    common::block_on(async {
+        for cap in [Some(0), Some(2), None] {
+            for round in 0..3 {
+                let (tx, rx) = make::<usize>(cap);
+                let mut send_threads = Vec::new();
+                let mut send_tasks = Vec::new();
+                for s in 0..4 {
+                    let tx = tx.clone();
+                    let base = s * PER;
+                    // Each sender returns (attempted values, value handed back).
+                    match s {
+                        0 => send_threads.push(thread::spawn(move || {
+                            for v in base..base + PER {
+                                if let Err(SendError(back)) = tx.send_blocking(v) {
+                                    return (v + 1 - base, Some(back));
+                                }
+                            }
+                            (PER, None)
+                        })),
+                        1 => send_threads.push(thread::spawn(move || {
+                            for v in base..base + PER {
+                                let r = tether::select_blocking! { send(tx, v) -> r => r };
+                                if let Err(SendError(back)) = r {
+                                    return (v + 1 - base, Some(back));
+                                }
+                            }
+                            (PER, None)
+                        })),
+                        2 => send_tasks.push(tokio::spawn(async move {
+                            for v in base..base + PER {
+                                if let Err(SendError(back)) = tx.send(v).await {
+                                    return (v + 1 - base, Some(back));
+                                }
+                            }
+                            (PER, None)
+                        })),
+                        _ => send_tasks.push(tokio::spawn(async move {
+                            for v in base..base + PER {
+                                let r = tether::select! { send(tx, v) -> r => r };
+                                if let Err(SendError(back)) = r {
+                                    return (v + 1 - base, Some(back));
+                                }
+                            }
+                            (PER, None)
+                        })),
+                    }
+                }
+                let closer = tx.clone();
+                drop(tx);
+                let mut recv_threads = Vec::new();
+                let mut recv_tasks = Vec::new();
+                for r in 0..4 {
+                    let rx = rx.clone();
+                    match r {
+                        0 => recv_threads.push(thread::spawn(move || rx.iter().collect::<Vec<_>>())),
+                        1 => recv_threads.push(thread::spawn(move || {
+                            let mut got = Vec::new();
+                            while let Ok(v) = tether::select_blocking! { recv(rx) -> v => v } {
+                                got.push(v);
+                            }
+                            got
+                        })),
+                        2 => recv_tasks.push(tokio::spawn(async move {
+                            let mut got = Vec::new();
+                            while let Ok(v) = rx.recv().await {
+                                got.push(v);
+                            }
+                            got
+                        })),
+                        _ => recv_tasks.push(tokio::spawn(async move {
+                            let mut got = Vec::new();
+                            while let Ok(v) = tether::select! { recv(rx) -> v => v } {
+                                got.push(v);
+                            }
+                            got
+                        })),
+                    }
+                }
+                drop(rx);
+                // Let traffic flow for a moment (a different moment each round).
+                tokio::time::sleep(Duration::from_micros(300 * (round + 1) as u64)).await;
+                closer.close();
+
+                let mut outcomes = Vec::new();
+                for t in send_tasks {
+                    outcomes.push(t.await.unwrap());
+                }
+                let (mut received, thread_outcomes) = tokio::task::spawn_blocking(move || {
+                    let received: Vec<usize> = recv_threads.into_iter().flat_map(|h| h.join().unwrap()).collect();
+                    let outs: Vec<_> = send_threads.into_iter().map(|h| h.join().unwrap()).collect();
+                    (received, outs)
+                })
+                .await
+                .unwrap();
+                for t in recv_tasks {
+                    received.extend(t.await.unwrap());
+                }
+                // Order: threads were pushed for senders 0, 1; tasks for 2, 3.
+                let all: Vec<(usize, Option<usize>)> = thread_outcomes.into_iter().chain(outcomes).collect();
+                let mut attempted = Vec::new();
+                let mut returned = Vec::new();
+                for (s, (n, back)) in all.into_iter().enumerate() {
+                    attempted.extend(s * PER..s * PER + n);
+                    returned.extend(back);
+                }
+                let mut accounted: Vec<usize> = received.iter().chain(returned.iter()).copied().collect();
+                accounted.sort_unstable();
+                attempted.sort_unstable();
+                assert_eq!(
+                    accounted.len(),
+                    attempted.len(),
+                    "cap {cap:?} round {round}: {} received + {} returned vs {} attempted",
+                    received.len(),
+                    returned.len(),
+                    attempted.len()
+                );
+                assert_eq!(accounted, attempted, "cap {cap:?} round {round}: a value was lost or duplicated");
+            }
+        }
+    });
+    common::assert_no_leaks();
+}
