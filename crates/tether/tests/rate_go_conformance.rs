@@ -53,7 +53,7 @@ fn reserve<'a>(ts: &Times, l: &'a Limiter, k: u32, n: usize, act: u32, ok: bool)
 /// Like `reserve`, bounded by a maximum wait (Go's `reserveN` with
 /// `maxFutureReserve`), expressed through a `wait`-free helper: a
 /// reservation whose delay exceeds `max` is cancelled and reported not ok.
-fn reserve_max<'a>(ts: &Times, l: &'a Limiter, k: u32, n: usize, max: Duration) -> Option<u32> {
+fn reserve_max(ts: &Times, l: &Limiter, k: u32, n: usize, max: Duration) -> Option<u32> {
     let before = l.tokens_at(ts.t(k));
     let r = l.reserve_n(ts.t(k), n);
     if !r.ok() {

@@ -164,7 +164,6 @@ fn context_cancel_during_async_wait() {
 #[test]
 fn an_hour_of_limited_waits_in_milliseconds() {
     let clock = VirtualClock::install();
-    let start = clock.now();
     let l = Arc::new(Limiter::new(Limit::per_minute(1.0), 1));
     // Two threads share one request per minute for an hour.
     let handles: Vec<_> = (0..2)

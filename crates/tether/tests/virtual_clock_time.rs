@@ -211,7 +211,7 @@ fn manual_clock_does_not_move_by_itself() {
         assert!(clock.advance_to_next_timer());
         assert_eq!(clock.now(), start + SEC);
         // The timer has fired (or is about to); the future completes.
-        common::block_on_local(async move { s.await });
+        common::block_on_local(s);
     });
 }
 
