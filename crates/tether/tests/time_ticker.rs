@@ -178,3 +178,38 @@ fn sleep_works_across_runtimes() {
         });
     });
 }
+
+#[test]
+fn tick_channel_is_a_select_arm() {
+    watchdog(|| {
+        let ticks = time::tick(MS);
+        let (_tx, idle) = tether::chan::bounded::<u32>(0);
+        let mut got = Vec::new();
+        while got.len() < 3 {
+            tether::select_blocking! {
+                recv(ticks) -> t => got.push(t.unwrap()),
+                recv(idle) -> _v => unreachable!("nobody sends"),
+            }
+        }
+        assert!(got.windows(2).all(|w| w[1] > w[0] && (w[1] - w[0]).as_nanos() % MS.as_nanos() == 0));
+    });
+}
+
+#[test]
+fn tick_channel_async_and_after() {
+    block_on_local(async {
+        let ticks = time::tick(MS);
+        let a = ticks.recv().await.unwrap();
+        let b = ticks.recv().await.unwrap();
+        assert!(b > a);
+        let start = Instant::now();
+        let at = time::after(2 * MS).recv().await.unwrap();
+        assert!(at >= start + 2 * MS && Instant::now() >= at);
+    });
+}
+
+#[test]
+#[should_panic(expected = "the period must be positive")]
+fn tick_channel_panics_on_zero_period() {
+    let _ = time::tick(Duration::ZERO);
+}

@@ -232,3 +232,26 @@ fn switching_auto_advance_on_later() {
         assert_eq!(clock.elapsed(), HOUR);
     });
 }
+
+#[test]
+fn tick_channel_holds_one_tick_for_a_slow_receiver_like_go() {
+    watchdog(|| {
+        let clock = VirtualClock::install_manual();
+        let start = clock.now();
+        let ticks = time::tick(SEC);
+        clock.advance(ms(3500)); // the receiver was busy
+        assert_eq!(ticks.recv_blocking().unwrap() - start, SEC); // the buffered tick
+        // 2 s and 3 s were dropped; the next is back on the grid.
+        while clock.next_timer() != Some(start + 4 * SEC) {
+            std::thread::yield_now();
+        }
+        assert_eq!(ticks.try_recv(), Err(tether::chan::TryRecvError::Empty));
+        clock.advance(ms(500));
+        assert_eq!(ticks.recv_blocking().unwrap() - start, 4 * SEC);
+        drop(ticks);
+        clock.advance(SEC); // the chain notices nobody listens, and stops
+        while clock.pending_timers() != 0 {
+            std::thread::yield_now();
+        }
+    });
+}

@@ -15,7 +15,8 @@
 //! | `t.Reset(d)`, `t.Stop()` | [`reset`](Ticker::reset), [`stop`](Ticker::stop) |
 //! | `time.Sleep(d)` | [`sleep(d).await`](sleep), [`sleep_blocking(d)`](sleep_blocking) |
 //! | `case <-time.After(d):` | the `after(d)` arm of [`select!`](crate::select) |
-//! | `case t := <-ticker.C:` | `after(ticker.remaining()) => { let t = ticker.try_tick(); .. }` |
+//! | `time.Tick(d)`, `case t := <-ticker.C:` | [`tick(d)`](tick), then a `recv(ticks) -> t =>` arm |
+//! | `time.After(d)` | [`after(d)`](after) (a channel), or the `after(d)` arm |
 //! | `testing/synctest` | [`VirtualClock`], [`virtual_time`] |
 //!
 //! ```
@@ -30,10 +31,12 @@
 //! assert_eq!(ticks, 60);
 //! ```
 
+mod channel;
 mod sleep;
 mod ticker;
 mod virtual_clock;
 
+pub use channel::{after, tick};
 pub use sleep::{Sleep, sleep, sleep_blocking, sleep_until, sleep_until_blocking};
 pub use ticker::{MissedTick, Ticker};
 pub use virtual_clock::{VirtualClock, virtual_time};

@@ -73,7 +73,8 @@ pub enum MissedTick {
 ///
 /// [`remaining`](Ticker::remaining) gives the time until the next tick is
 /// due, for an `after(..)` arm; the arm then takes the tick with
-/// [`try_tick`](Ticker::try_tick), which returns it at once.
+/// [`try_tick`](Ticker::try_tick), which returns it at once. (Or use
+/// [`time::tick`](super::tick), Go's ticker channel, as a `recv` arm.)
 ///
 /// ```
 /// use std::time::Duration;
