@@ -187,6 +187,7 @@ fn simultaneous_requests_grant_exactly_the_burst() {
         }
         assert_eq!(ok.load(Ordering::Relaxed), 5);
     });
+    common::assert_no_leaks();
 }
 
 #[test]

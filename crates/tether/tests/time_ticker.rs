@@ -108,6 +108,7 @@ fn stop_ends_ticks_and_reset_restarts() {
         assert!(tick >= before + 2 * MS);
         assert_eq!(t.period(), 2 * MS);
     });
+    common::assert_no_leaks();
 }
 
 #[test]
@@ -164,6 +165,7 @@ fn dropped_sleep_cancels_its_timer() {
         s.reset(Instant::now());
         s.await; // reset to the past: ready
     });
+    common::assert_no_leaks();
 }
 
 #[test]
@@ -177,6 +179,7 @@ fn sleep_works_across_runtimes() {
             t.tick().await;
         });
     });
+    common::assert_no_leaks();
 }
 
 #[test]
@@ -206,6 +209,7 @@ fn tick_channel_async_and_after() {
         let at = time::after(2 * MS).recv().await.unwrap();
         assert!(at >= start + 2 * MS && Instant::now() >= at);
     });
+    common::assert_no_leaks();
 }
 
 #[test]

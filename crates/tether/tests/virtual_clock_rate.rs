@@ -79,6 +79,7 @@ fn wait_cancel_gives_the_tokens_back() {
         l.wait_n_blocking(&Context::background(), 2).unwrap();
         assert_eq!(clock.now() - start, D);
     });
+    common::assert_no_leaks();
 }
 
 #[test]
@@ -135,6 +136,7 @@ fn dropped_wait_future_returns_its_tokens() {
         assert!(l.tokens().abs() < 1e-9);
         assert_eq!(clock.pending_timers(), 0); // its sleep is gone too
     });
+    common::assert_no_leaks();
 }
 
 #[test]
@@ -159,6 +161,7 @@ fn context_cancel_during_async_wait() {
         assert!((l.tokens() - 0.5).abs() < 1e-9, "tokens {}", l.tokens());
         assert_eq!(clock.now() - start, Duration::from_millis(500));
     });
+    common::assert_no_leaks();
 }
 
 #[test]
@@ -184,4 +187,5 @@ fn an_hour_of_limited_waits_in_milliseconds() {
     // 60 requests: the first at once (the bucket starts full), then one a
     // minute.
     assert_eq!(clock.elapsed(), Duration::from_secs(59 * 60));
+    common::assert_no_leaks();
 }

@@ -128,6 +128,7 @@ fn an_hour_of_ticks_in_milliseconds_async() {
         time::now() - start
     });
     assert_eq!(elapsed, HOUR);
+    common::assert_no_leaks();
 }
 
 #[test]
@@ -196,6 +197,7 @@ fn auto_advance_moves_time_only_when_idle() {
         std::thread::sleep(ms(10));
         assert_eq!(clock.now() - start, 20 * SEC);
     });
+    common::assert_no_leaks();
 }
 
 #[test]
