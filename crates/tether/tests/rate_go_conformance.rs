@@ -527,3 +527,25 @@ fn limiter_is_send_sync_and_debug() {
     let l = lim(1.0, 1);
     assert!(format!("{l:?}").contains("burst: 1"));
 }
+
+#[test]
+fn wait_and_tick_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let l = lim(1.0, 1);
+    let ctx = tether::Context::background();
+    let w = l.wait(&ctx);
+    assert_send(&w);
+    let wn = l.wait_n(&ctx, 1);
+    assert_send(&wn);
+    let mut t = tether::time::Ticker::new(Duration::from_secs(1));
+    let tick = t.tick();
+    assert_send(&tick);
+    drop(tick);
+    assert_send(&tether::time::sleep(Duration::from_secs(1)));
+    fn assert_error<E: std::error::Error + Send + Sync + Eq + 'static>() {}
+    assert_error::<tether::rate::WaitError>();
+    assert_eq!(
+        tether::rate::WaitError::ExceedsBurst { n: 4, burst: 3 }.to_string(),
+        "rate: cannot wait for 4 tokens, more than the limiter's burst of 3"
+    );
+}
