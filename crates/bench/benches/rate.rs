@@ -13,7 +13,7 @@ use std::num::NonZeroU32;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, MonotonicClock, QuantaClock};
 use governor::middleware::NoOpMiddleware;
@@ -118,6 +118,25 @@ fn main() {
             });
         }
     }
+
+    // The bucket arithmetic alone, with the instant given (Go's AllowN):
+    // what allow() costs on top of reading the clock.
+    let lim = Limiter::new(Limit::every(Duration::from_secs(1)), 1);
+    let at = Instant::now();
+    lim.allow_n(at, 1);
+    t.bench("allow_n(at, 1), refused, instant given (no clock read)", "tether", |n| {
+        for _ in 0..n {
+            black_box(lim.allow_n(black_box(at), 1));
+        }
+    });
+    let lim = Limiter::new(Limit::per_second(fast as f64), fast as usize);
+    let mut at = Instant::now();
+    t.bench("allow_n(at, 1), granted, instant given (no clock read)", "tether", |n| {
+        for _ in 0..n {
+            at += Duration::from_nanos(1);
+            black_box(lim.allow_n(black_box(at), 1));
+        }
+    });
 
     // The clock read alone, for scale: tether's allow() reads it once.
     t.bench("clock read (tether::time::now())", "tether", |n| {
