@@ -11,7 +11,20 @@
 //!
 //! | Go | tether |
 //! |---|---|
-//! | `context` | [`ctx`] |
+//! | `context` | [`ctx`]: [`Context`], cancellation with causes, deadlines, values |
+//! | `chan`, `close`, `range`, `select` | [`chan`]: `bounded(0)` rendezvous, `bounded(n)`, `unbounded()`; [`select!`], [`select_blocking!`] |
+//! | `x/sync/errgroup`, goroutines that cannot leak | [`group`]: [`group::Group`], [`group::scope`] |
+//! | the worker pool, bounded parallelism | [`pool`]: [`pool::run_worker_pool`], [`pool::map`] |
+//! | `sync.WaitGroup`, `sync.Cond`, `atomic.Value`, `x/sync/semaphore` | [`sync`] |
+//! | `x/time/rate` | [`rate`]: [`rate::Limiter`] |
+//! | `time.Ticker`, `time.After`, `testing/synctest` | [`time`]: [`time::Ticker`], [`time::VirtualClock`] |
+//! | goleak | [`leak`]: [`leak::verify_none`], [`leak::live_tasks`] |
+//!
+//! Every `*_blocking` method parks an OS thread and needs no async
+//! runtime; every `async` method works on any executor. One channel, one
+//! context or one `WaitGroup` can serve threads and tasks at the same time.
+//! Async task *spawning* (groups, pools) uses tokio (feature `tokio`, on by
+//! default).
 //!
 //! ```
 //! use std::time::Duration;
