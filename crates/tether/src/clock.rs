@@ -26,10 +26,44 @@ pub(crate) struct TimerId {
 type Callback = Box<dyn FnOnce() + Send + 'static>;
 
 struct Timers {
-    queue: Mutex<BTreeMap<TimerId, Callback>>,
+    queue: Mutex<Queue>,
     changed: Condvar,
     started: AtomicBool,
     seq: AtomicU64,
+}
+
+/// The scheduled timers, plus what the timer thread is doing, so that
+/// adding a timer wakes the thread only when it must: a new timer later
+/// than the thread's own wake-up (the common `with_timeout` + cancel
+/// pattern) costs no futex wake at all.
+#[derive(Default)]
+struct Queue {
+    map: BTreeMap<TimerId, Callback>,
+    thread: ThreadState,
+}
+
+#[derive(Default, Clone, Copy, PartialEq)]
+enum ThreadState {
+    /// Running: it will look at the queue again before it sleeps.
+    #[default]
+    Running,
+    /// Sleeping until notified (empty queue, or virtual time).
+    Idle,
+    /// Sleeping until this instant, or until notified.
+    Until(Instant),
+}
+
+impl std::ops::Deref for Queue {
+    type Target = BTreeMap<TimerId, Callback>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl std::ops::DerefMut for Queue {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
 }
 
 fn timers() -> &'static Timers {
@@ -49,7 +83,7 @@ fn timers() -> &'static Timers {
 impl Timers {
     fn new() -> Timers {
         Timers {
-            queue: Mutex::new(BTreeMap::new()),
+            queue: Mutex::new(Queue::default()),
             changed: Condvar::new(),
             started: AtomicBool::new(false),
             seq: AtomicU64::new(0),
@@ -72,12 +106,16 @@ pub(crate) fn add_timer(at: Instant, f: impl FnOnce() + Send + 'static) -> Timer
     let t = timers();
     let id = TimerId { at, seq: t.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) };
     let mut q = lock(&t.queue);
-    let earliest = q.keys().next().is_none_or(|first| id < *first);
     q.insert(id, Box::new(f));
+    let wake = match q.thread {
+        ThreadState::Running => false,
+        ThreadState::Idle => true,
+        ThreadState::Until(wakes_at) => at < wakes_at,
+    };
     drop(q);
     virt::touch();
     ensure_thread(t);
-    if earliest {
+    if wake {
         t.changed.notify_one();
     }
     id
@@ -121,7 +159,9 @@ fn timer_loop(t: &'static Timers) {
     let mut q = lock(&t.queue);
     loop {
         let Some(&first) = q.keys().next() else {
+            q.thread = ThreadState::Idle;
             q = t.changed.wait(q).unwrap_or_else(|e| e.into_inner());
+            q.thread = ThreadState::Running;
             continue;
         };
         let now = now();
@@ -129,15 +169,18 @@ fn timer_loop(t: &'static Timers) {
             q = if virt::is_active() {
                 // Virtual time moves only when the virtual clock advances,
                 // which notifies `changed`.
+                q.thread = ThreadState::Idle;
                 t.changed.wait(q).unwrap_or_else(|e| e.into_inner())
             } else {
+                q.thread = ThreadState::Until(first.at);
                 t.changed.wait_timeout(q, first.at - now).unwrap_or_else(|e| e.into_inner()).0
             };
+            q.thread = ThreadState::Running;
             continue;
         }
         // Fire everything due, outside the lock, in deadline order.
-        let later = q.split_off(&TimerId { at: now, seq: u64::MAX });
-        let due = std::mem::replace(&mut *q, later);
+        let later = q.map.split_off(&TimerId { at: now, seq: u64::MAX });
+        let due = std::mem::replace(&mut q.map, later);
         drop(q);
         for (_, f) in due {
             f();
