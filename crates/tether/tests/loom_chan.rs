@@ -50,7 +50,10 @@ fn rendezvous_hand_off() {
 /// or handed back, never both, never lost.
 #[test]
 fn close_races_parked_sender() {
-    loom::model(|| {
+    // Three threads: one preemption keeps the model within seconds.
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(1);
+    b.check(|| {
         let (tx, rx) = chan::bounded::<u32>(0);
         let tx2 = tx.clone();
         let s = thread::spawn(move || tx.send_blocking(1));

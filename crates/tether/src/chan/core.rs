@@ -40,6 +40,14 @@ fn done(arm: usize) -> usize {
     2 * arm + 3
 }
 
+struct WakeSlot {
+    wake: Option<Wake>,
+    /// The owner may be parked (a task always counts as parked): wakers
+    /// skip the unpark while a thread owner is still spinning, so a thread
+    /// that saw its outcome and moved on never gets a stray unpark.
+    parked: bool,
+}
+
 /// The claim token shared by every arm of one parked operation or select.
 #[doc(hidden)]
 pub struct Core {
@@ -49,12 +57,32 @@ pub struct Core {
     /// A parked async sender was told it can now proceed.
     notified: AtomicBool,
     /// The parked thread or task.
-    wake: Mutex<Option<Wake>>,
+    wake: Mutex<WakeSlot>,
 }
 
 impl Core {
     pub(crate) fn new(wake: Wake) -> Arc<Core> {
-        Arc::new(Core { state: AtomicUsize::new(WAITING), notified: AtomicBool::new(false), wake: Mutex::new(Some(wake)) })
+        let parked = !matches!(wake, Wake::Thread(_));
+        Arc::new(Core {
+            state: AtomicUsize::new(WAITING),
+            notified: AtomicBool::new(false),
+            wake: Mutex::new(WakeSlot { wake: Some(wake), parked }),
+        })
+    }
+
+    /// A thread owner is about to park: from now on wakers must unpark it.
+    /// The lock orders this against [`Core::wake`]: either the waker sees
+    /// `parked`, or its outcome (published before it locked) is visible to
+    /// the owner's next check.
+    pub(crate) fn set_parked(&self) {
+        lock(&self.wake).parked = true;
+    }
+
+    /// The owner stops waiting: no unpark may reach it after this (an
+    /// unpark aimed at a thread that moved on would be stray; harmless for
+    /// std, but a loom model would see a thread woken from a lock).
+    pub(crate) fn clear_parked(&self) {
+        lock(&self.wake).parked = false;
     }
 
     /// Claims the core for `arm`; the caller must then complete the arm and
@@ -111,7 +139,10 @@ impl Core {
     }
 
     pub(crate) fn wake(&self) {
-        if let Some(w) = lock(&self.wake).as_ref() {
+        let g = lock(&self.wake);
+        if g.parked
+            && let Some(w) = g.wake.as_ref()
+        {
             w.wake_by_ref();
         }
     }
@@ -119,9 +150,9 @@ impl Core {
     /// Refreshes the task waker of an async owner.
     pub(crate) fn set_waker(&self, waker: &std::task::Waker) {
         let mut g = lock(&self.wake);
-        match g.as_mut() {
+        match g.wake.as_mut() {
             Some(w) => w.update_task(waker),
-            None => *g = Some(Wake::Task(waker.clone())),
+            None => g.wake = Some(Wake::Task(waker.clone())),
         }
     }
 }
@@ -137,12 +168,21 @@ pub(crate) struct Node<T> {
     /// A sender whose value peers may take (a blocking sender, or an async
     /// select inside its own poll). A non-offering sender is only notified.
     pub(crate) offers: bool,
+    /// A receiver that senders may hand a value to directly. Parked async
+    /// receivers on a buffered channel do not: the sender buffers the
+    /// value and notifies them, so a dropped receive future never holds a
+    /// value (which would have to go back into a possibly full buffer).
+    pub(crate) accepts: bool,
 }
 
 impl<T> Node<T> {
     pub(crate) fn new(core: &Arc<Core>, arm: usize, value: Option<T>) -> Arc<Node<T>> {
         let offers = value.is_some();
-        Arc::new(Node { core: core.clone(), arm, slot: Mutex::new(value), offers })
+        Arc::new(Node { core: core.clone(), arm, slot: Mutex::new(value), offers, accepts: false })
+    }
+
+    pub(crate) fn receiver(core: &Arc<Core>, arm: usize, accepts: bool) -> Arc<Node<T>> {
+        Arc::new(Node { core: core.clone(), arm, slot: Mutex::new(None), offers: false, accepts })
     }
 }
 
@@ -167,6 +207,12 @@ pub(crate) struct Chan<T> {
     closed: AtomicBool,
     pub(crate) senders: AtomicUsize,
     pub(crate) receivers: AtomicUsize,
+    /// Lock-free mirrors of the buffer length and queue lengths, written
+    /// under the lock: hints for spinning waiters (and `len()`), never
+    /// used to decide an operation.
+    len: AtomicUsize,
+    waiting_recv: AtomicUsize,
+    waiting_send: AtomicUsize,
 }
 
 /// Peers to wake once the channel lock is released.
@@ -182,9 +228,21 @@ fn wake_all<T>(list: WakeList<T>) {
 const SHRINK_ABOVE: usize = 64;
 
 impl<T> Inner<T> {
-    /// Hands `v` to the oldest live parked receiver (skipping `me`).
+    /// Hands `v` to the oldest live parked receiver that accepts a direct
+    /// hand-off (dropping stale entries on the way).
     fn give_to_receiver(&mut self, v: T) -> Result<Arc<Node<T>>, T> {
-        while let Some(w) = self.recvq.pop_front() {
+        let mut i = 0;
+        while i < self.recvq.len() {
+            let n = &self.recvq[i].node;
+            if !n.accepts {
+                if n.core.is_waiting() {
+                    i += 1;
+                } else {
+                    self.recvq.remove(i);
+                }
+                continue;
+            }
+            let w = self.recvq.remove(i).expect("index checked");
             let n = &w.node;
             if n.core.try_claim(n.arm) {
                 *lock(&n.slot) = Some(v);
@@ -194,6 +252,27 @@ impl<T> Inner<T> {
             // Stale: its select completed elsewhere or gave up.
         }
         Err(v)
+    }
+
+    /// Notifies the oldest live parked receiver that takes values only in
+    /// its own poll (an async receiver on a buffered channel).
+    fn notify_receiver(&mut self, wake: &mut WakeList<T>) {
+        let mut i = 0;
+        while i < self.recvq.len() {
+            let n = &self.recvq[i].node;
+            if !n.core.is_waiting() {
+                self.recvq.remove(i);
+                continue;
+            }
+            if n.accepts {
+                i += 1;
+                continue;
+            }
+            let w = self.recvq.remove(i).expect("index checked");
+            w.node.core.notified.store(true, Release);
+            wake.push(w.node);
+            return;
+        }
     }
 
     /// Takes the value of the oldest live offering sender.
@@ -231,6 +310,9 @@ impl<T> Inner<T> {
                     n.core.finish(n.arm);
                     self.buf.push_back(v);
                     wake.push(w.node);
+                    // A value landed in the buffer: a parked async
+                    // receiver must hear of it.
+                    self.notify_receiver(wake);
                     return;
                 }
             } else if n.core.is_waiting() {
@@ -262,9 +344,8 @@ impl<T> Inner<T> {
     }
 
     fn has_live(q: &VecDeque<Waiter<T>>, me: &Arc<Core>, offering_only: bool) -> bool {
-        q.iter().any(|w| {
-            (!offering_only || w.node.offers) && !Arc::ptr_eq(&w.node.core, me) && w.node.core.is_waiting()
-        })
+        q.iter()
+            .any(|w| (!offering_only || w.node.offers) && !Arc::ptr_eq(&w.node.core, me) && w.node.core.is_waiting())
     }
 
     fn take(&mut self, cap: usize, wake: &mut WakeList<T>) -> Result<T, TryRecvError> {
@@ -309,7 +390,32 @@ impl<T> Chan<T> {
             closed: AtomicBool::new(false),
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
+            len: AtomicUsize::new(0),
+            waiting_recv: AtomicUsize::new(0),
+            waiting_send: AtomicUsize::new(0),
         }
+    }
+
+    /// Refreshes the lock-free hints; call before releasing the lock.
+    #[inline]
+    fn publish(&self, g: &Inner<T>) {
+        self.len.store(g.buf.len(), Relaxed);
+        self.waiting_recv.store(g.recvq.len(), Relaxed);
+        // Only senders whose value a receiver can take count as "ready".
+        let offering = if g.sendq.is_empty() { 0 } else { g.sendq.iter().filter(|w| w.node.offers).count() };
+        self.waiting_send.store(offering, Relaxed);
+    }
+
+    /// A receive might succeed now (a hint for spinning).
+    #[inline]
+    pub(crate) fn recv_maybe_ready(&self) -> bool {
+        self.len.load(Relaxed) > 0 || self.waiting_send.load(Relaxed) > 0 || self.is_closed()
+    }
+
+    /// A send might succeed now (a hint for spinning).
+    #[inline]
+    pub(crate) fn send_maybe_ready(&self) -> bool {
+        self.len.load(Relaxed) < self.cap || self.waiting_recv.load(Relaxed) > 0 || self.is_closed()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -317,7 +423,7 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        lock(&self.inner).buf.len()
+        self.len.load(Acquire)
     }
 
     /// Memory held by the buffer, in values (for tests of shrinking).
@@ -330,19 +436,36 @@ impl<T> Chan<T> {
         if g.closed {
             return Err(TrySendError::Closed(v));
         }
+        if g.recvq.is_empty() {
+            // The common buffered case: no receiver waits.
+            return if g.buf.len() < self.cap {
+                g.buf.push_back(v);
+                self.len.store(g.buf.len(), Relaxed);
+                Ok(())
+            } else {
+                Err(TrySendError::Full(v))
+            };
+        }
         match g.give_to_receiver(v) {
             Ok(node) => {
+                self.publish(&g);
                 drop(g);
                 node.core.wake();
                 Ok(())
             }
             Err(v) => {
-                if g.buf.len() < self.cap {
+                let mut wake = Vec::new();
+                let r = if g.buf.len() < self.cap {
                     g.buf.push_back(v);
+                    g.notify_receiver(&mut wake);
                     Ok(())
                 } else {
                     Err(TrySendError::Full(v))
-                }
+                };
+                self.publish(&g);
+                drop(g);
+                wake_all(wake);
+                r
             }
         }
     }
@@ -351,6 +474,7 @@ impl<T> Chan<T> {
         let mut wake = Vec::new();
         let mut g = lock(&self.inner);
         let r = g.take(self.cap, &mut wake);
+        self.publish(&g);
         drop(g);
         wake_all(wake);
         r
@@ -374,6 +498,7 @@ impl<T> Chan<T> {
                 }
             }
         }
+        self.publish(&g);
         drop(g);
         wake_all(wake);
         match last {
@@ -395,6 +520,7 @@ impl<T> Chan<T> {
         g.next_id += 1;
         g.recvq.push_back(Waiter { node: node.clone(), id });
         g.notify_sender(Some(&node.core), &mut wake);
+        self.publish(&g);
         drop(g);
         wake_all(wake);
         Some(id)
@@ -409,11 +535,23 @@ impl<T> Chan<T> {
         let id = g.next_id;
         g.next_id += 1;
         g.sendq.push_back(Waiter { node: node.clone(), id });
+        self.publish(&g);
         Some(id)
     }
 
-    pub(crate) fn remove_recv(&self, id: u64) -> bool {
-        Inner::remove(&mut lock(&self.inner).recvq, id)
+    /// Removes a parked receiver. If it had been notified of a buffered
+    /// value and gives up without taking it, the next parked async
+    /// receiver is notified instead, so the value does not sit unseen.
+    pub(crate) fn remove_recv(&self, id: u64, notified: bool) {
+        let mut wake = Vec::new();
+        let mut g = lock(&self.inner);
+        let found = Inner::remove(&mut g.recvq, id);
+        if !found && notified && !g.buf.is_empty() {
+            g.notify_receiver(&mut wake);
+        }
+        self.publish(&g);
+        drop(g);
+        wake_all(wake);
     }
 
     /// Removes a parked sender. If it had been notified (and is giving up
@@ -429,6 +567,7 @@ impl<T> Chan<T> {
                 g.notify_sender(None, &mut wake);
             }
         }
+        self.publish(&g);
         drop(g);
         wake_all(wake);
     }
@@ -445,10 +584,18 @@ impl<T> Chan<T> {
         }
         match g.give_to_receiver(v) {
             Ok(node) => {
+                self.publish(&g);
                 drop(g);
                 node.core.wake();
             }
-            Err(v) => g.buf.push_front(v),
+            Err(v) => {
+                g.buf.push_front(v);
+                let mut wake = Vec::new();
+                g.notify_receiver(&mut wake);
+                self.publish(&g);
+                drop(g);
+                wake_all(wake);
+            }
         }
     }
 
@@ -469,6 +616,7 @@ impl<T> Chan<T> {
                 wake.push(w.node);
             }
         }
+        self.publish(&g);
         drop(g);
         wake_all(wake);
         true
@@ -477,7 +625,10 @@ impl<T> Chan<T> {
     /// The last receiver is gone: close, and drop what nobody can receive.
     pub(crate) fn close_and_drain(&self) {
         self.close();
-        let buf = std::mem::take(&mut lock(&self.inner).buf);
+        let mut g = lock(&self.inner);
+        let buf = std::mem::take(&mut g.buf);
+        self.publish(&g);
+        drop(g);
         drop(buf);
     }
 }

@@ -81,13 +81,18 @@
 //!   ([`try_recv`](Receiver::try_recv), a select with `default`) takes a
 //!   value from a parked *blocking* sender, as in Go, but does not see a
 //!   parked *async* sender.
-//! - A sender hands its value straight into a waiting receiver (thread or
-//!   task); that completes the send. If a receiving future is dropped
-//!   after it was handed a value but before returning it, its `Drop` puts
-//!   the value back: into another waiting receiver, or at the head of the
-//!   buffer (it is older than anything buffered since). Nothing is lost,
-//!   and the value is still received in order. (On a rendezvous channel
-//!   such a re-delivered value waits in the channel like a buffered one.)
+//! - A sender hands its value straight into a waiting receiver when that
+//!   receiver is a thread (or, on a rendezvous channel, a task); that
+//!   completes the send. On a buffered channel a waiting async receiver is
+//!   instead notified and takes the value from the buffer in its own poll,
+//!   so a dropped receive future never holds a value there.
+//! - On a rendezvous channel one side of an async↔async hand-off has to
+//!   commit outside its own poll, and it is the receiver: if a receiving
+//!   future (or `select!`) is dropped after it was handed a value but
+//!   before returning it, its `Drop` puts the value back — into another
+//!   waiting receiver, or else into the channel, where it waits like a
+//!   buffered value (so `len()` of a rendezvous channel can briefly be 1).
+//!   Nothing is lost, nothing is duplicated, and order is kept.
 //!
 //! # Differences from Go
 //!
@@ -213,6 +218,11 @@ impl<T> Sender<T> {
     /// assert_eq!(h.join().unwrap(), Ok("ping"));
     /// ```
     pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
+        let v = match self.chan.try_send(v) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(v)) => return Err(SendError(v)),
+            Err(TrySendError::Full(v)) => v,
+        };
         let mut arm = SendArm::new(Some(&self.chan), v);
         match run_blocking(&mut [&mut arm], false, true, None) {
             Outcome::Arm(_) => arm.take(),
@@ -340,6 +350,11 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.recv_blocking(), Ok(42));
     /// ```
     pub fn recv_blocking(&self) -> Result<T, RecvError> {
+        match self.chan.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+            Err(TryRecvError::Empty) => {}
+        }
         let mut arm = RecvArm::new(Some(&self.chan));
         match run_blocking(&mut [&mut arm], false, true, None) {
             Outcome::Arm(_) => arm.take(),

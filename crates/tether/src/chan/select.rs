@@ -40,9 +40,22 @@ pub trait Arm {
     fn enabled(&self) -> bool;
     /// Phase 1: performs the operation if it can complete now.
     fn try_fire(&mut self) -> bool;
+    /// A cheap lock-free hint that `try_fire` might succeed (for spinning).
+    fn maybe_ready(&self) -> bool {
+        false
+    }
+    /// True if the arm can only become ready once it is registered (a
+    /// send on a rendezvous channel: receivers wait for a parked sender),
+    /// so spinning before registering would only wait for a peer that is
+    /// itself spinning.
+    fn needs_registration(&self) -> bool {
+        false
+    }
     /// Phase 2: queues on the channel; true if the arm is ready instead
-    /// (nothing was queued). `offer`: a send arm may let peers take its
-    /// value (blocking callers, or an async select inside this poll).
+    /// (nothing was queued). `offer`: the whole wait happens inside this
+    /// call (a blocking caller, or an async select with `default`), so a
+    /// send arm may let peers take its value and a receive arm may be
+    /// handed one directly.
     fn register(&mut self, core: &Arc<Core>, idx: usize, offer: bool) -> bool;
     /// Removes the registration; `won`: the token was claimed for this arm,
     /// so collect the outcome a peer left in the node.
@@ -83,40 +96,30 @@ fn random(bound: usize) -> usize {
 }
 
 /// The order in which the arms are tried: a uniformly random permutation
-/// (Fisher–Yates), or source order for a biased select.
-struct Order {
-    idx: [u8; MAX_ARMS],
-    len: usize,
+/// (Fisher–Yates), or source order for a biased select. Built in place in
+/// the caller's buffer (no copy of a 64-byte array per operation).
+fn order(buf: &mut [u8; MAX_ARMS], n: usize, biased: bool) -> &[u8] {
+    assert!(n <= MAX_ARMS, "a select has at most {MAX_ARMS} arms");
+    let idx = &mut buf[..n];
+    for (i, slot) in idx.iter_mut().enumerate() {
+        *slot = i as u8;
+    }
+    if !biased {
+        for i in (1..n).rev() {
+            let j = random(i + 1);
+            idx.swap(i, j);
+        }
+    }
+    idx
 }
 
-impl Order {
-    fn new(n: usize, biased: bool) -> Order {
-        assert!(n <= MAX_ARMS, "a select has at most {MAX_ARMS} arms");
-        let mut idx = [0u8; MAX_ARMS];
-        for (i, slot) in idx.iter_mut().enumerate().take(n) {
-            *slot = i as u8;
-        }
-        if !biased {
-            for i in (1..n).rev() {
-                let j = random(i + 1);
-                idx.swap(i, j);
-            }
-        }
-        Order { idx, len: n }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.idx[..self.len].iter().map(|&i| i as usize)
-    }
-}
-
-fn try_all<A: Arm + ?Sized>(arms: &mut [&mut A], order: &Order) -> Option<usize> {
-    order.iter().find(|&i| arms[i].enabled() && arms[i].try_fire())
+fn try_all<A: Arm + ?Sized>(arms: &mut [&mut A], order: &[u8]) -> Option<usize> {
+    order.iter().map(|&i| i as usize).find(|&i| arms[i].enabled() && arms[i].try_fire())
 }
 
 /// Registers every enabled arm; true if one was ready (registration stops).
-fn register_all<A: Arm + ?Sized>(arms: &mut [&mut A], order: &Order, core: &Arc<Core>, offer: bool) -> bool {
-    for i in order.iter() {
+fn register_all<A: Arm + ?Sized>(arms: &mut [&mut A], order: &[u8], core: &Arc<Core>, offer: bool) -> bool {
+    for i in order.iter().map(|&i| i as usize) {
         if arms[i].enabled() && arms[i].register(core, i, offer) {
             return true;
         }
@@ -129,6 +132,48 @@ fn unregister_all<A: Arm + ?Sized>(arms: &mut [&mut A], winner: Option<usize>) {
         arm.unregister(winner == Some(i));
     }
 }
+
+/// Waits until a peer completes `core` (true) or the deadline passes.
+/// Spins, then yields the core for a while, then parks: on a busy 2-core
+/// machine a yield lets the peer run here and hand over in well under a
+/// microsecond, while a park/unpark round trip costs several.
+fn wait_blocking(core: &Core, deadline: Option<Instant>) -> bool {
+    for round in 0..6 {
+        if core.done_arm().is_some() {
+            return true;
+        }
+        waiter::spin(round);
+    }
+    for _ in 0..YIELDS_BEFORE_PARK {
+        if core.done_arm().is_some() {
+            return true;
+        }
+        crate::sync_impl::thread::yield_now();
+    }
+    core.set_parked();
+    let done = loop {
+        if core.done_arm().is_some() {
+            break true;
+        }
+        match deadline {
+            None => crate::clock::park(),
+            Some(at) => {
+                if crate::clock::now() >= at {
+                    break core.done_arm().is_some();
+                }
+                crate::clock::park_until(at);
+            }
+        }
+    };
+    core.clear_parked();
+    done
+}
+
+/// Yields before a blocked operation parks its thread.
+const YIELDS_BEFORE_PARK: u32 = if cfg!(loom) { 1 } else { 16 };
+
+/// Spin rounds (see `waiter::spin`) before a blocking select registers.
+const SPIN_BEFORE_PARK: u32 = 7;
 
 /// How a blocking select ended.
 pub(crate) enum Outcome {
@@ -144,13 +189,27 @@ pub(crate) fn run_blocking(
     biased: bool,
     deadline: Option<Instant>,
 ) -> Outcome {
+    let mut buf = [0u8; MAX_ARMS];
     loop {
-        let order = Order::new(arms.len(), biased);
-        if let Some(i) = try_all(arms, &order) {
+        let order = order(&mut buf, arms.len(), biased);
+        if let Some(i) = try_all(arms, order) {
             return Outcome::Arm(i);
         }
+        if !has_default && !arms.iter().any(|a| a.enabled() && a.needs_registration()) {
+            // A peer on the other core usually makes an arm ready within
+            // a few hundred nanoseconds; registering and parking cost
+            // microseconds. Spin on the lock-free hints first.
+            for round in 0..SPIN_BEFORE_PARK {
+                waiter::spin(round);
+                if order.iter().any(|&i| arms[i as usize].enabled() && arms[i as usize].maybe_ready())
+                    && let Some(i) = try_all(arms, order)
+                {
+                    return Outcome::Arm(i);
+                }
+            }
+        }
         let core = Core::new(Wake::current_thread());
-        let saw_ready = register_all(arms, &order, &core, true);
+        let saw_ready = register_all(arms, order, &core, true);
         if saw_ready || has_default {
             if core.try_abort() {
                 unregister_all(arms, None);
@@ -159,7 +218,7 @@ pub(crate) fn run_blocking(
                 }
                 return Outcome::Default;
             }
-        } else if !waiter::block_until(|| core.done_arm().is_some(), deadline) && core.try_abort() {
+        } else if !wait_blocking(&core, deadline) && core.try_abort() {
             unregister_all(arms, None);
             return Outcome::Timeout;
         }
@@ -203,15 +262,16 @@ impl SelectState {
                 return Poll::Ready(Some(w));
             }
         }
+        let mut buf = [0u8; MAX_ARMS];
         loop {
-            let order = Order::new(arms.len(), biased);
-            if let Some(i) = try_all(arms, &order) {
+            let order = order(&mut buf, arms.len(), biased);
+            if let Some(i) = try_all(arms, order) {
                 return Poll::Ready(Some(i));
             }
             let core = Core::new(Wake::Task(cx.waker().clone()));
             // With `default`, the whole attempt happens inside this poll,
             // so send arms may offer their values like blocking senders.
-            let saw_ready = register_all(arms, &order, &core, has_default);
+            let saw_ready = register_all(arms, order, &core, has_default);
             if saw_ready || has_default {
                 if core.try_abort() {
                     unregister_all(arms, None);
@@ -303,9 +363,16 @@ impl<T> Arm for RecvArm<'_, T> {
         true
     }
 
-    fn register(&mut self, core: &Arc<Core>, idx: usize, _offer: bool) -> bool {
+    fn maybe_ready(&self) -> bool {
+        self.chan.is_some_and(|c| c.recv_maybe_ready())
+    }
+
+    fn register(&mut self, core: &Arc<Core>, idx: usize, offer: bool) -> bool {
         let Some(chan) = self.chan else { return false };
-        let node = Node::new(core, idx, None);
+        // A parked async receive takes buffered values only in its own
+        // poll; on a rendezvous channel it must accept a hand-off (an async
+        // sender commits only in its poll, so one side has to).
+        let node = Node::receiver(core, idx, offer || chan.cap == 0);
         match chan.register_recv(&node) {
             Some(id) => {
                 self.slot.node = Some(node);
@@ -322,7 +389,7 @@ impl<T> Arm for RecvArm<'_, T> {
             let v = lock(&node.slot).take();
             self.slot.result = Some(v.ok_or(RecvError::Closed));
         } else {
-            chan.remove_recv(self.slot.id);
+            chan.remove_recv(self.slot.id, node.core.was_notified());
         }
     }
 
@@ -375,6 +442,14 @@ impl<T> Arm for SendArm<'_, T> {
             }
         }
         true
+    }
+
+    fn maybe_ready(&self) -> bool {
+        self.chan.is_some_and(|c| c.send_maybe_ready())
+    }
+
+    fn needs_registration(&self) -> bool {
+        self.chan.is_some_and(|c| c.cap == 0)
     }
 
     fn register(&mut self, core: &Arc<Core>, idx: usize, offer: bool) -> bool {
@@ -458,6 +533,10 @@ impl Arm for DoneArm<'_> {
     }
 
     fn try_fire(&mut self) -> bool {
+        self.scope.is_some_and(|s| s.is_done())
+    }
+
+    fn maybe_ready(&self) -> bool {
         self.scope.is_some_and(|s| s.is_done())
     }
 
