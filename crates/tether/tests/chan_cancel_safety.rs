@@ -33,7 +33,9 @@ fn poll_n<F: Future + Unpin>(f: &mut F, n: usize) -> Option<F::Output> {
     None
 }
 
-fn flavors() -> Vec<(&'static str, Box<dyn Fn() -> (Sender<u64>, Receiver<u64>)>)> {
+type MakeChan = Box<dyn Fn() -> (Sender<u64>, Receiver<u64>)>;
+
+fn flavors() -> Vec<(&'static str, MakeChan)> {
     vec![
         ("cap0", Box::new(|| chan::bounded(0))),
         ("cap1", Box::new(|| chan::bounded(1))),

@@ -143,7 +143,8 @@ macro_rules! select {
 /// use tether::chan;
 ///
 /// let (tx, rx) = chan::bounded::<u32>(0);
-/// let h = std::thread::spawn(move || tx.send_blocking(7));
+/// let tx2 = tx.clone();
+/// let h = std::thread::spawn(move || tx2.send_blocking(7));
 /// let v = tether::select_blocking! {
 ///     recv(rx) -> v => v.unwrap(),
 ///     after(Duration::from_secs(10)) => panic!("timed out"),
@@ -151,12 +152,19 @@ macro_rules! select {
 /// assert_eq!(v, 7);
 /// h.join().unwrap().unwrap();
 ///
-/// // A non-blocking receive:
+/// // A non-blocking receive (`tx` is still open, nothing is sent):
 /// let r = tether::select_blocking! {
 ///     recv(rx) -> _v => "got one",
 ///     default => "nothing ready",
 /// };
 /// assert_eq!(r, "nothing ready");
+/// drop(tx);
+/// // A closed, drained channel is always ready:
+/// let r = tether::select_blocking! {
+///     recv(rx) -> v => { assert!(v.is_err()); "closed" },
+///     default => "nothing ready",
+/// };
+/// assert_eq!(r, "closed");
 /// ```
 #[macro_export]
 macro_rules! select_blocking {
