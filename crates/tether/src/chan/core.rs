@@ -24,6 +24,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 use super::error::{TryRecvError, TrySendError};
+use super::spin::SpinLock;
 use crate::sync_impl::{Arc, AtomicBool, AtomicUsize, Mutex, lock};
 use crate::waiter::Wake;
 
@@ -201,7 +202,7 @@ struct Inner<T> {
 
 /// The shared state of one channel.
 pub(crate) struct Chan<T> {
-    inner: Mutex<Inner<T>>,
+    inner: SpinLock<Inner<T>>,
     /// `usize::MAX` for unbounded.
     pub(crate) cap: usize,
     closed: AtomicBool,
@@ -385,7 +386,13 @@ impl<T> Chan<T> {
     pub(crate) fn new(cap: usize) -> Chan<T> {
         let buf = if cap == usize::MAX { VecDeque::new() } else { VecDeque::with_capacity(cap.min(1024)) };
         Chan {
-            inner: Mutex::new(Inner { buf, closed: false, sendq: VecDeque::new(), recvq: VecDeque::new(), next_id: 0 }),
+            inner: SpinLock::new(Inner {
+                buf,
+                closed: false,
+                sendq: VecDeque::new(),
+                recvq: VecDeque::new(),
+                next_id: 0,
+            }),
             cap,
             closed: AtomicBool::new(false),
             senders: AtomicUsize::new(1),
@@ -428,11 +435,11 @@ impl<T> Chan<T> {
 
     /// Memory held by the buffer, in values (for tests of shrinking).
     pub(crate) fn buffer_capacity(&self) -> usize {
-        lock(&self.inner).buf.capacity()
+        self.inner.lock().buf.capacity()
     }
 
     pub(crate) fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if g.closed {
             return Err(TrySendError::Closed(v));
         }
@@ -472,7 +479,7 @@ impl<T> Chan<T> {
 
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
         let mut wake = Vec::new();
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         let r = g.take(self.cap, &mut wake);
         self.publish(&g);
         drop(g);
@@ -483,7 +490,7 @@ impl<T> Chan<T> {
     /// Moves up to `max` ready values into `out` under one lock.
     pub(crate) fn try_recv_many(&self, out: &mut Vec<T>, max: usize) -> Result<usize, TryRecvError> {
         let mut wake = Vec::new();
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         let mut n = 0;
         let mut last = Ok(());
         while n < max {
@@ -512,7 +519,7 @@ impl<T> Chan<T> {
     /// which can now hand its value over.
     pub(crate) fn register_recv(&self, node: &Arc<Node<T>>) -> Option<u64> {
         let mut wake = Vec::new();
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if !g.buf.is_empty() || g.closed || Inner::has_live(&g.sendq, &node.core, true) {
             return None;
         }
@@ -528,7 +535,7 @@ impl<T> Chan<T> {
 
     /// Queues a sender unless a send is possible now (then None).
     pub(crate) fn register_send(&self, node: &Arc<Node<T>>) -> Option<u64> {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if g.closed || g.buf.len() < self.cap || Inner::has_live(&g.recvq, &node.core, false) {
             return None;
         }
@@ -544,7 +551,7 @@ impl<T> Chan<T> {
     /// receiver is notified instead, so the value does not sit unseen.
     pub(crate) fn remove_recv(&self, id: u64, notified: bool) {
         let mut wake = Vec::new();
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         let found = Inner::remove(&mut g.recvq, id);
         if !found && notified && !g.buf.is_empty() {
             g.notify_receiver(&mut wake);
@@ -559,7 +566,7 @@ impl<T> Chan<T> {
     /// parked async sender, so a waiting receiver is not stranded.
     pub(crate) fn remove_send(&self, id: u64, notified: bool) {
         let mut wake = Vec::new();
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         let found = Inner::remove(&mut g.sendq, id);
         if !found && notified && !g.closed {
             let room = g.buf.len() < self.cap;
@@ -576,7 +583,7 @@ impl<T> Chan<T> {
     /// returned (its future was dropped): to the next parked receiver, or
     /// the head of the buffer (it is older than anything buffered since).
     pub(crate) fn redeliver(&self, v: T) {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if self.receivers.load(Acquire) == 0 {
             drop(g);
             drop(v);
@@ -602,7 +609,7 @@ impl<T> Chan<T> {
     /// Closes the channel; true iff this call closed it. Every parked
     /// operation is completed with the "closed" outcome and woken.
     pub(crate) fn close(&self) -> bool {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if g.closed {
             return false;
         }
@@ -625,7 +632,7 @@ impl<T> Chan<T> {
     /// The last receiver is gone: close, and drop what nobody can receive.
     pub(crate) fn close_and_drain(&self) {
         self.close();
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         let buf = std::mem::take(&mut g.buf);
         self.publish(&g);
         drop(g);

@@ -107,6 +107,7 @@ mod core;
 mod error;
 mod macros;
 mod select;
+mod spin;
 
 use std::fmt;
 use std::future::Future;
