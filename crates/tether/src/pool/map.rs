@@ -39,7 +39,8 @@ type MapFn<T, U, E> = Arc<dyn Fn(Context, T) -> BoxFut<Result<U, E>> + Send + Sy
 ///
 /// Inputs are pulled lazily: the next one only when fewer than `limit` are
 /// running or waiting to be yielded, so a slow consumer holds the producer
-/// back. Once the context is done, no new task starts; each remaining input
+/// back. (So, as with any limit, `limit` tasks that all wait for something
+/// only a later input would do wait forever.) Once the context is done, no new task starts; each remaining input
 /// pulled yields `Err(E::from(ctx_error))` — hence `E: From<ctx::Error>`.
 ///
 /// ```
@@ -61,13 +62,13 @@ type MapFn<T, U, E> = Arc<dyn Fn(Context, T) -> BoxFut<Result<U, E>> + Send + Sy
 /// assert_eq!(lengths, Ok(vec![10, 20, 30, 40, 50]));
 ///
 /// let first_error = pool::map(&Context::background(), 2, 1..=100u32, |ctx, id| async move {
-///     if id == 3 { return Err(FetchError::NotFound(id)) }
+///     if id == 2 { return Err(FetchError::NotFound(id)) }
 ///     ctx.done().await; // the others stop once the map fails fast
 ///     Err::<u32, _>(FetchError::Canceled(ctx.err().unwrap()))
 /// })
 /// .try_collect()
 /// .await;
-/// assert_eq!(first_error, Err(FetchError::NotFound(3)));
+/// assert_eq!(first_error, Err(FetchError::NotFound(2)));
 /// # });
 /// ```
 ///
