@@ -49,13 +49,6 @@ impl<T> Slab<T> {
         }
     }
 
-    pub(crate) fn get(&self, key: usize) -> Option<&T> {
-        match self.entries.get(key) {
-            Some(Entry::Occupied(v)) => Some(v),
-            _ => None,
-        }
-    }
-
     pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut T> {
         match self.entries.get_mut(key) {
             Some(Entry::Occupied(v)) => Some(v),
@@ -128,7 +121,7 @@ mod tests {
         let b = s.insert(2);
         assert_eq!(s.remove_if(a, |v| *v == 2), None);
         assert_eq!(s.remove(a), Some(1));
-        assert_eq!(s.get(b), Some(&2));
+        assert_eq!(s.get_mut(b), Some(&mut 2));
         assert_eq!(s.drain().collect::<Vec<_>>(), vec![2]);
         assert!(s.is_empty());
     }

@@ -70,10 +70,6 @@ pub(crate) struct WaitList {
 }
 
 impl WaitList {
-    pub(crate) const fn new() -> Self {
-        WaitList { waiters: Slab::new() }
-    }
-
     pub(crate) fn register(&mut self, w: Wake) -> usize {
         self.waiters.insert(w)
     }
@@ -101,13 +97,6 @@ impl WaitList {
     /// Takes every waiter; wake them once the owner's lock is released.
     pub(crate) fn take_all(&mut self) -> Woken {
         Woken(self.waiters.drain().collect())
-    }
-
-    /// Takes one waiter (the oldest key first is not guaranteed; callers
-    /// that need FIFO order keep their own queue).
-    pub(crate) fn take_one(&mut self) -> Option<Wake> {
-        let key = self.waiters.iter().next().map(|(k, _)| k)?;
-        self.waiters.remove(key)
     }
 }
 
