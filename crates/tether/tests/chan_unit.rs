@@ -194,3 +194,39 @@ fn async_select_mixes_with_blocking_peers() {
     });
     assert_eq!(got, [1, 20]);
 }
+
+/// Regression: two async receivers parked on a buffered channel, the
+/// buffer then filled. A second async sender must park (and be woken when
+/// room appears), not spin in its poll because a parked async receiver —
+/// one that only takes from the buffer in its own poll — looks "ready".
+/// On a single-threaded runtime the old behaviour never yielded to the
+/// receivers and hung.
+#[test]
+fn async_sender_parks_when_buffer_full_and_only_async_receivers_wait() {
+    common::block_on_local(async {
+        let (tx, rx) = chan::bounded::<u32>(1);
+        let receivers: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = rx.clone();
+                tokio::spawn(async move { rx.recv().await.unwrap() })
+            })
+            .collect();
+        tokio::task::yield_now().await; // both receivers park
+        let senders: Vec<_> = (0..2)
+            .map(|i| {
+                let tx = tx.clone();
+                tokio::spawn(async move { tx.send(i).await.unwrap() })
+            })
+            .collect();
+        for s in senders {
+            s.await.unwrap();
+        }
+        let mut got: Vec<u32> = Vec::new();
+        for r in receivers {
+            got.push(r.await.unwrap());
+        }
+        got.sort();
+        assert_eq!(got, vec![0, 1]);
+    });
+    common::assert_no_leaks();
+}

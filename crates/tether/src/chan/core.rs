@@ -349,6 +349,12 @@ impl<T> Inner<T> {
             .any(|w| (!offering_only || w.node.offers) && !Arc::ptr_eq(&w.node.core, me) && w.node.core.is_waiting())
     }
 
+    /// A live parked receiver (other than `me`) that a sender could hand
+    /// a value to right now.
+    fn has_live_accepting(q: &VecDeque<Waiter<T>>, me: &Arc<Core>) -> bool {
+        q.iter().any(|w| w.node.accepts && !Arc::ptr_eq(&w.node.core, me) && w.node.core.is_waiting())
+    }
+
     fn take(&mut self, cap: usize, wake: &mut WakeList<T>) -> Result<T, TryRecvError> {
         if let Some(v) = self.buf.pop_front() {
             if !self.sendq.is_empty() && self.buf.len() < cap {
@@ -536,7 +542,12 @@ impl<T> Chan<T> {
     /// Queues a sender unless a send is possible now (then None).
     pub(crate) fn register_send(&self, node: &Arc<Node<T>>) -> Option<u64> {
         let mut g = self.inner.lock();
-        if g.closed || g.buf.len() < self.cap || Inner::has_live(&g.recvq, &node.core, false) {
+        // Only a receiver that accepts a hand-off makes a send possible now:
+        // an async receiver on a buffered channel takes values from the
+        // buffer in its own poll, so with the buffer full it is no reason
+        // to retry (retrying would spin this poll forever while that
+        // receiver's task waits for a worker).
+        if g.closed || g.buf.len() < self.cap || Inner::has_live_accepting(&g.recvq, &node.core) {
             return None;
         }
         let id = g.next_id;
