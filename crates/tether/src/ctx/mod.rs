@@ -48,11 +48,23 @@
 //!
 //! # Cost
 //!
-//! `is_done`/`err` are one atomic load (plus two pointer hops). Creating a
-//! child is one allocation and one lock of the parent; dropping it is one
-//! lock of the parent. Cancelling a tree takes each node's lock once and
-//! walks it with an explicit stack, so any depth is safe. The numbers, side
-//! by side with Go and tokio-util, are in the README.
+//! `is_done`/`err` are one atomic load (plus two pointer hops) and never
+//! allocate. Creating a child takes one lock of the parent; dropping it one
+//! lock of the parent and one of its own. Cancelling a tree takes each
+//! node's lock once and walks it with an explicit stack, so any depth is
+//! safe (a chain of 100,000 nested contexts cancels and drops fine).
+//!
+//! Allocations per operation, measured by `tests/ctx_memory.rs` (Go's own
+//! limits from its `TestAllocs` in brackets):
+//!
+//! | operation | tether | Go |
+//! |---|---:|---:|
+//! | `with_value` + `value` | 2 | 3 |
+//! | `with_cancel` + `cancel` | 2 | 5 |
+//! | `with_timeout` + `cancel` | 3 | 8 |
+//! | `is_done`, `err`, `check` | 0 | 0 |
+//!
+//! Timing side by side with Go and tokio-util is in the README.
 
 mod after_func;
 mod error;
