@@ -151,6 +151,13 @@ pub(crate) const SPIN_ROUNDS: u32 = 0;
 /// One step of spin back-off: busy-wait for short rounds, yield for long.
 #[inline]
 pub(crate) fn spin(round: u32) {
+    // Under loom a busy-wait must yield, or the model cannot schedule the
+    // thread being waited for.
+    #[cfg(loom)]
+    if cfg!(loom) {
+        crate::sync_impl::thread::yield_now();
+        return;
+    }
     if round < 6 {
         for _ in 0..(1u32 << round) {
             std::hint::spin_loop();
