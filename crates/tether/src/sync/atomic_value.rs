@@ -50,15 +50,16 @@ use arc_swap::ArcSwap;
 ///
 /// # Costs
 ///
-/// From `crates/bench/benches/sync.rs` (the README's table has the
-/// reference run; the figures here are from a smoke run on a busy 2-core
-/// machine, so read the ratios rather than the nanoseconds):
+/// From `crates/bench/benches/sync.rs`, the README's reference run
+/// (`bench/run sync`, a quiet 2-core VM). Loads by two threads of one
+/// `Arc` contend on its reference count; `load_guard` avoids that:
 ///
 /// | operation | tether | arc-swap | ratio |
 /// |---|---:|---:|---:|
-/// | `load` (vs `ArcSwap::load_full`), 1 thread | 41 ns | 41 ns | 1.00 |
-/// | `load_guard` (vs `ArcSwap::load`), 1 thread | 24 ns | 24 ns | 0.99 |
-/// | `load` beside a thread storing in a loop | 41 ns | 41 ns | 1.00 |
+/// | `load` (vs `ArcSwap::load_full`), 1 thread | 42 ns | 42 ns | 1.00 |
+/// | `load_guard` (vs `ArcSwap::load`), 1 thread | 24 ns | 24 ns | 1.01 |
+/// | `load` beside a thread storing in a loop | 170 ns | 175 ns | 0.97 |
+/// | `load`, 2 threads loading | 118 ns | 118 ns | 0.99 |
 ///
 /// - [`load`](AtomicValue::load) *is* `ArcSwap::load_full`: a borrowed
 ///   slot plus one reference-count increment (and a decrement when the
