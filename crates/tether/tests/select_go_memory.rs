@@ -159,6 +159,9 @@ fn bounded_does_not_grow_past_capacity() {
         }
         (first, live() - base)
     });
-    assert!(later <= first + 4096, "bounded(1024) grew from {first} to {later} bytes");
+    // The counter is process-wide, so a thread elsewhere in the process
+    // (a runtime or timer thread, another test's leftovers) may allocate a
+    // few KiB meanwhile; growth per message would be >= 160 KiB here.
+    assert!(later <= first + 32 * 1024, "bounded(1024) grew from {first} to {later} bytes");
     common::assert_no_leaks();
 }
