@@ -74,12 +74,12 @@ fn median(rounds: usize, mut f: impl FnMut() -> f64) -> f64 {
     v[v.len() / 2]
 }
 
-/// Builds a tree of `TREE` descendants below a root, then times the root's
-/// cancel (ns for the whole tree).
-fn tether_tree(fanout: usize) -> f64 {
-    let (root, cancel) = Context::background().with_cancel();
+/// Builds `TREE` descendants below `root`, breadth first with `fanout`
+/// children per node; `child` makes one child of a node and returns it with
+/// whatever must be kept alive for it.
+fn build_tree<N: Clone, K>(root: N, fanout: usize, mut child: impl FnMut(&N) -> (N, K)) -> Vec<(N, K)> {
     let mut keep = Vec::with_capacity(TREE);
-    let mut level = vec![root.clone()];
+    let mut level = vec![root];
     while keep.len() < TREE {
         let mut next = Vec::new();
         'outer: for p in &level {
@@ -87,13 +87,20 @@ fn tether_tree(fanout: usize) -> f64 {
                 if keep.len() == TREE {
                     break 'outer;
                 }
-                let (c, h) = p.with_cancel();
+                let (c, k) = child(p);
                 next.push(c.clone());
-                keep.push((c, h));
+                keep.push((c, k));
             }
         }
         level = next;
     }
+    keep
+}
+
+/// Times the root's cancel of a tree of `TREE` tether contexts (ns).
+fn tether_tree(fanout: usize) -> f64 {
+    let (root, cancel) = Context::background().with_cancel();
+    let keep = build_tree(root, fanout, |p| p.with_cancel());
     let t = Instant::now();
     cancel.cancel();
     let e = t.elapsed().as_nanos() as f64;
@@ -101,27 +108,13 @@ fn tether_tree(fanout: usize) -> f64 {
     e
 }
 
+/// Times the root's cancel of a tree of `TREE` tokio-util tokens (ns).
 fn tokio_tree(fanout: usize) -> f64 {
     let root = CancellationToken::new();
-    let mut keep = Vec::with_capacity(TREE);
-    let mut level = vec![root.clone()];
-    while keep.len() < TREE {
-        let mut next = Vec::new();
-        'outer: for p in &level {
-            for _ in 0..fanout {
-                if keep.len() == TREE {
-                    break 'outer;
-                }
-                let c = p.child_token();
-                next.push(c.clone());
-                keep.push(c);
-            }
-        }
-        level = next;
-    }
+    let keep = build_tree(root.clone(), fanout, |p| (p.child_token(), ()));
     let t = Instant::now();
     root.cancel();
     let e = t.elapsed().as_nanos() as f64;
-    assert!(keep.iter().all(|c| c.is_cancelled()));
+    assert!(keep.iter().all(|(c, _)| c.is_cancelled()));
     e
 }
