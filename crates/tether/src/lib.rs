@@ -53,3 +53,8 @@ pub mod sync;
 pub mod time;
 
 pub use ctx::Context;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
