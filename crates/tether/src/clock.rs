@@ -28,6 +28,7 @@ type Callback = Box<dyn FnOnce() + Send + 'static>;
 struct Timers {
     queue: Mutex<Queue>,
     changed: Condvar,
+    #[cfg_attr(loom, allow(dead_code))] // no timer thread under loom
     started: AtomicBool,
     seq: AtomicU64,
 }
@@ -43,6 +44,7 @@ struct Queue {
 }
 
 #[derive(Default, Clone, Copy, PartialEq)]
+#[cfg_attr(loom, allow(dead_code))] // set only by the timer thread
 enum ThreadState {
     /// Running: it will look at the queue again before it sleeps.
     #[default]
@@ -129,13 +131,11 @@ pub(crate) fn cancel_timer(id: TimerId) -> bool {
 }
 
 /// The deadline of the earliest scheduled timer (for the virtual clock).
-#[allow(dead_code)]
 pub(crate) fn next_timer() -> Option<Instant> {
     lock(&timers().queue).keys().next().map(|id| id.at)
 }
 
 /// The number of timers scheduled (for tests and leak reports).
-#[allow(dead_code)]
 pub(crate) fn pending_timers() -> usize {
     lock(&timers().queue).len()
 }
@@ -191,7 +191,6 @@ fn timer_loop(t: &'static Timers) {
 }
 
 /// Tells the timer thread that "now" jumped (virtual clock advanced).
-#[allow(dead_code)]
 pub(crate) fn notify_time_changed() {
     let t = timers();
     let _q = lock(&t.queue);

@@ -109,6 +109,15 @@ struct Hot {
     burst: AtomicU64,
 }
 
+/// One consistent read of [`Hot`].
+#[derive(Clone, Copy)]
+struct Snapshot {
+    word: u64,
+    interval: u64,
+    burst: u64,
+    last: u64,
+}
+
 struct Slow {
     /// Go's `lastEvent`: when the latest reserved event may act (units).
     last_event: u64,
@@ -210,17 +219,8 @@ impl Limiter {
     /// The `allow` fast path: one CAS, no lock, no write when refusing.
     #[inline]
     fn take_now(&self, t: u64, n: usize, monotonic: bool) -> bool {
-        let mut round = 0;
         loop {
-            let word = self.hot.word.load(Acquire);
-            if word == LOCKED {
-                waiter::spin(round.min(waiter::SPIN_ROUNDS));
-                round += 1;
-                continue;
-            }
-            let interval = self.hot.interval.load(Relaxed);
-            let burst = self.hot.burst.load(Relaxed);
-            let last = self.hot.last.load(Relaxed);
+            let Snapshot { word, interval, burst, last } = self.snapshot();
             if interval == INTERVAL_INF {
                 return true;
             }
@@ -522,18 +522,27 @@ impl Limiter {
     }
 
     fn tokens_inner(&self, t: u64, monotonic: bool) -> f64 {
+        let Snapshot { word, interval, burst, last } = self.snapshot();
+        tokens_of(word, last, interval, burst, t, monotonic).1
+    }
+
+    /// The lock-free state, read once no setter holds the word `LOCKED`
+    /// (setters are rare and short, so this spins).
+    #[inline]
+    fn snapshot(&self) -> Snapshot {
         let mut round = 0;
         loop {
             let word = self.hot.word.load(Acquire);
-            if word == LOCKED {
-                waiter::spin(round.min(waiter::SPIN_ROUNDS));
-                round += 1;
-                continue;
+            if word != LOCKED {
+                return Snapshot {
+                    word,
+                    interval: self.hot.interval.load(Relaxed),
+                    burst: self.hot.burst.load(Relaxed),
+                    last: self.hot.last.load(Relaxed),
+                };
             }
-            let interval = self.hot.interval.load(Relaxed);
-            let burst = self.hot.burst.load(Relaxed);
-            let last = self.hot.last.load(Relaxed);
-            return tokens_of(word, last, interval, burst, t, monotonic).1;
+            waiter::spin(round.min(waiter::SPIN_ROUNDS));
+            round += 1;
         }
     }
 
