@@ -39,6 +39,7 @@
 
 pub(crate) mod clock;
 pub(crate) mod slab;
+pub(crate) mod spin;
 pub(crate) mod sync_impl;
 pub(crate) mod task;
 pub(crate) mod waiter;

@@ -1,373 +1,495 @@
-//! The shared state of one channel, and the claim token that lets a peer
-//! complete a parked operation (or one arm of a parked select) exactly once.
+//! The shared state of one channel, and every move that changes it.
 //!
-//! Design (Go's `hchan`, with crossbeam's claim token for select):
-//! - One lock per channel guards the buffer and the two wait queues. Every
-//!   operation that changes what is ready happens under it, so "ready" is
-//!   always judged against a consistent state.
-//! - A parked operation is a [`Node`] in a wait queue. Nodes of one select
-//!   share one [`Core`]: whoever moves `Core::state` from `WAITING` to
-//!   `CLAIMED(arm)` with one CAS owns the select and completes that arm;
-//!   every other peer sees a non-waiting core and skips (and drops) the
-//!   stale node. The owner itself aborts with the same CAS (timeout,
-//!   `default`, a dropped future), so a select completes at most one arm.
-//! - Values go straight to a parked peer: a sender hands its value into a
-//!   parked receiver's slot; a receiver takes the value out of a parked
-//!   sender's slot, but only if that sender *offers* it (a blocking
-//!   sender, or an async select during the poll that registered it).
-//!   A parked async sender keeps its value in its own future and is only
-//!   *notified* ("a receiver is waiting / there is room"): it commits in
-//!   its own poll, as the contract requires.
-//! - Peers are woken after the channel lock is released.
+//! One short spin lock guards the buffer and the two waiter lists, so what
+//! is "ready" is always judged against one consistent state (Go's `hchan`).
+//! Parked operations are [`Waiter`] nodes linked into `recvq`/`sendq`; each
+//! points at a claim token ([`Token`]) that a peer completes exactly once.
+//!
+//! What a peer does to a parked operation (the contract decides which):
+//!
+//! | parked | when | what the peer does |
+//! |---|---|---|
+//! | receiver that accepts (blocking, or any on capacity 0) | a send finds nothing buffered | writes the value into its slot: `Done` |
+//! | receiver that does not accept (async, buffered) | a value is buffered | tells it: `Notified`; it takes the value in its own poll |
+//! | blocking sender (offers its value) | a receive finds nothing buffered, or frees room | takes the value (into the caller, or into the buffer): `Done` |
+//! | async sender (keeps its value) | a receive frees room | reserves that room for it (`granted`): `Notified`; it fills it in its own poll |
+//! | async sender, capacity 0 | a receiver starts waiting | tells it: `Notified`; it hands over in its own poll |
+//! | anyone | the channel closes | `Notified`: it retries, sees the buffer first, then the close |
+//!
+//! So an async send commits only inside its own poll (a dropped send
+//! future delivered nothing), a waiter is woken only when it can proceed,
+//! and a waiter that gives up passes on only what it was given (a grant, a
+//! value, a notification). Peers are woken after the lock is released, and
+//! a value handed over is moved after it too.
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use super::error::{TryRecvError, TrySendError};
-use super::spin::SpinLock;
-use crate::sync_impl::{Arc, AtomicBool, AtomicUsize, Mutex, lock};
-use crate::waiter::Wake;
+use super::waiter::{Pool, Role, Waiter};
+use crate::spin::{CachePadded, SpinGuard, SpinLock};
+use crate::sync_impl::{AtomicBool, AtomicUsize};
+use crate::waiter::{List, Outcome, Token, Wake};
 
-const WAITING: usize = 0;
-const ABORTED: usize = 1;
-
-#[inline]
-fn claimed(arm: usize) -> usize {
-    2 * arm + 2
-}
-
-#[inline]
-fn done(arm: usize) -> usize {
-    2 * arm + 3
-}
-
-struct WakeSlot {
-    wake: Option<Wake>,
-    /// The owner may be parked (a task always counts as parked): wakers
-    /// skip the unpark while a thread owner is still spinning, so a thread
-    /// that saw its outcome and moved on never gets a stray unpark.
-    parked: bool,
-}
-
-/// The claim token shared by every arm of one parked operation or select.
-#[doc(hidden)]
-pub struct Core {
-    /// `WAITING`, `ABORTED`, `CLAIMED(arm)` (a peer is completing `arm`)
-    /// or `DONE(arm)` (the arm's outcome is in its node).
-    state: AtomicUsize,
-    /// A parked async sender was told it can now proceed.
-    notified: AtomicBool,
-    /// The parked thread or task.
-    wake: Mutex<WakeSlot>,
-}
-
-impl Core {
-    pub(crate) fn new(wake: Wake) -> Arc<Core> {
-        let parked = !matches!(wake, Wake::Thread(_));
-        Arc::new(Core {
-            state: AtomicUsize::new(WAITING),
-            notified: AtomicBool::new(false),
-            wake: Mutex::new(WakeSlot { wake: Some(wake), parked }),
-        })
-    }
-
-    /// A thread owner is about to park: from now on wakers must unpark it.
-    /// The lock orders this against [`Core::wake`]: either the waker sees
-    /// `parked`, or its outcome (published before it locked) is visible to
-    /// the owner's next check.
-    pub(crate) fn set_parked(&self) {
-        lock(&self.wake).parked = true;
-    }
-
-    /// The owner stops waiting: no unpark may reach it after this (an
-    /// unpark aimed at a thread that moved on would be stray; harmless for
-    /// std, but a loom model would see a thread woken from a lock).
-    pub(crate) fn clear_parked(&self) {
-        lock(&self.wake).parked = false;
-    }
-
-    /// Claims the core for `arm`; the caller must then complete the arm and
-    /// call [`Core::finish`]. False if it was already claimed or aborted.
-    #[inline]
-    pub(crate) fn try_claim(&self, arm: usize) -> bool {
-        self.state.compare_exchange(WAITING, claimed(arm), AcqRel, Acquire).is_ok()
-    }
-
-    /// Publishes the outcome of a claimed arm (its node holds the result).
-    #[inline]
-    pub(crate) fn finish(&self, arm: usize) {
-        self.state.store(done(arm), Release);
-    }
-
-    /// The owner gives up; false if a peer claimed it first.
-    #[inline]
-    pub(crate) fn try_abort(&self) -> bool {
-        self.state.compare_exchange(WAITING, ABORTED, AcqRel, Acquire).is_ok()
-    }
-
-    #[inline]
-    pub(crate) fn is_waiting(&self) -> bool {
-        self.state.load(Acquire) == WAITING
-    }
-
-    /// The arm completed by a peer, once its outcome is published.
-    #[inline]
-    pub(crate) fn done_arm(&self) -> Option<usize> {
-        let s = self.state.load(Acquire);
-        if s >= 3 && s & 1 == 1 { Some((s - 3) / 2) } else { None }
-    }
-
-    /// Waits out the short window between a peer's claim and its publish
-    /// (the peer is inside the channel lock, moving one value).
-    pub(crate) fn wait_done(&self) -> usize {
-        let mut round = 0u32;
-        loop {
-            if let Some(arm) = self.done_arm() {
-                return arm;
-            }
-            debug_assert!(self.state.load(Relaxed) != WAITING && self.state.load(Relaxed) != ABORTED);
-            if cfg!(loom) {
-                crate::sync_impl::thread::yield_now();
-            } else {
-                crate::waiter::spin(round.min(8));
-            }
-            round += 1;
-        }
-    }
-
-    pub(crate) fn was_notified(&self) -> bool {
-        self.notified.load(Acquire)
-    }
-
-    pub(crate) fn wake(&self) {
-        let g = lock(&self.wake);
-        if g.parked
-            && let Some(w) = g.wake.as_ref()
-        {
-            w.wake_by_ref();
-        }
-    }
-
-    /// Refreshes the task waker of an async owner.
-    pub(crate) fn set_waker(&self, waker: &std::task::Waker) {
-        let mut g = lock(&self.wake);
-        match g.wake.as_mut() {
-            Some(w) => w.update_task(waker),
-            None => g.wake = Some(Wake::Task(waker.clone())),
-        }
-    }
-}
-
-/// One arm of a parked operation, queued on one channel.
-pub(crate) struct Node<T> {
-    pub(crate) core: Arc<Core>,
-    pub(crate) arm: usize,
-    /// Receiver: where a sender puts the value (None after DONE = closed).
-    /// Offering sender: the value on offer (still there after DONE =
-    /// closed, taken = sent).
-    pub(crate) slot: Mutex<Option<T>>,
-    /// A sender whose value peers may take (a blocking sender, or an async
-    /// select inside its own poll). A non-offering sender is only notified.
-    pub(crate) offers: bool,
-    /// A receiver that senders may hand a value to directly. Parked async
-    /// receivers on a buffered channel do not: the sender buffers the
-    /// value and notifies them, so a dropped receive future never holds a
-    /// value (which would have to go back into a possibly full buffer).
-    pub(crate) accepts: bool,
-}
-
-impl<T> Node<T> {
-    pub(crate) fn new(core: &Arc<Core>, arm: usize, value: Option<T>) -> Arc<Node<T>> {
-        let offers = value.is_some();
-        Arc::new(Node { core: core.clone(), arm, slot: Mutex::new(value), offers, accepts: false })
-    }
-
-    pub(crate) fn receiver(core: &Arc<Core>, arm: usize, accepts: bool) -> Arc<Node<T>> {
-        Arc::new(Node { core: core.clone(), arm, slot: Mutex::new(None), offers: false, accepts })
-    }
-}
-
-struct Waiter<T> {
-    node: Arc<Node<T>>,
-    id: u64,
-}
-
-struct Inner<T> {
-    buf: VecDeque<T>,
-    closed: bool,
-    sendq: VecDeque<Waiter<T>>,
-    recvq: VecDeque<Waiter<T>>,
-    next_id: u64,
-}
-
-/// The shared state of one channel.
-pub(crate) struct Chan<T> {
-    inner: SpinLock<Inner<T>>,
-    /// `usize::MAX` for unbounded.
-    pub(crate) cap: usize,
-    closed: AtomicBool,
-    pub(crate) senders: AtomicUsize,
-    pub(crate) receivers: AtomicUsize,
-    /// Lock-free mirrors of the buffer length and queue lengths, written
-    /// under the lock: hints for spinning waiters (and `len()`), never
-    /// used to decide an operation.
-    len: AtomicUsize,
-    waiting_recv: AtomicUsize,
-    waiting_send: AtomicUsize,
-}
-
-/// Peers to wake once the channel lock is released.
-type WakeList<T> = Vec<Arc<Node<T>>>;
-
-fn wake_all<T>(list: WakeList<T>) {
-    for n in list {
-        n.core.wake();
-    }
-}
+/// `cap` of an unbounded channel.
+pub(crate) const UNBOUNDED: usize = usize::MAX;
 
 /// Unbounded buffers give memory back once a burst has drained.
 const SHRINK_ABOVE: usize = 64;
 
-impl<T> Inner<T> {
-    /// Hands `v` to the oldest live parked receiver that accepts a direct
-    /// hand-off (dropping stale entries on the way).
-    fn give_to_receiver(&mut self, v: T) -> Result<Arc<Node<T>>, T> {
-        let mut i = 0;
-        while i < self.recvq.len() {
-            let n = &self.recvq[i].node;
-            if !n.accepts {
-                if n.core.is_waiting() {
-                    i += 1;
-                } else {
-                    self.recvq.remove(i);
-                }
-                continue;
+/// The shared state of one channel.
+pub(crate) struct Chan<T> {
+    shared: CachePadded<Shared<T>>,
+    /// Buffer size: 0 = rendezvous, [`UNBOUNDED`] = unbounded.
+    pub(crate) cap: usize,
+    pub(crate) senders: AtomicUsize,
+    pub(crate) receivers: AtomicUsize,
+    pub(crate) pool: Pool<T>,
+}
+
+/// The lock and the lock-free mirrors of what it guards (written at the
+/// end of every critical section; read as hints by spinning waiters, by
+/// `select`'s first pass, and by `len()`/`is_closed()`).
+struct Shared<T> {
+    lock: SpinLock<State<T>>,
+    len: AtomicUsize,
+    recv_ready: AtomicBool,
+    send_ready: AtomicBool,
+    closed: AtomicBool,
+}
+
+pub(crate) struct State<T> {
+    buf: VecDeque<T>,
+    /// Buffer room reserved for async senders that were granted it and
+    /// have not filled it yet.
+    reserved: usize,
+    closed: bool,
+    recvq: List<Waiter<T>>,
+    sendq: List<Waiter<T>>,
+    /// Linked senders that offer their value (blocking senders).
+    offering: usize,
+    /// Linked receivers that accept a hand-off.
+    accepting: usize,
+}
+
+/// The channel lock; refreshes the mirrors when released.
+pub(crate) struct Guard<'a, T> {
+    state: SpinGuard<'a, State<T>>,
+    chan: &'a Chan<T>,
+}
+
+impl<T> std::ops::Deref for Guard<'_, T> {
+    type Target = State<T>;
+    #[inline]
+    fn deref(&self) -> &State<T> {
+        &self.state
+    }
+}
+
+impl<T> std::ops::DerefMut for Guard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut State<T> {
+        &mut self.state
+    }
+}
+
+impl<T> Drop for Guard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        let (s, h, cap) = (&*self.state, &*self.chan.shared, self.chan.cap);
+        h.len.store(s.buf.len(), Relaxed);
+        h.recv_ready.store(!s.buf.is_empty() || s.offering > 0 || s.closed, Relaxed);
+        h.send_ready.store(s.closed || s.has_room(cap) || (s.buf.is_empty() && s.accepting > 0), Relaxed);
+    }
+}
+
+/// Owners to wake once the lock is released (most moves wake at most two).
+#[must_use = "wake the owners once the lock is released"]
+#[derive(Default)]
+pub(crate) struct Wakes {
+    first: Option<Wake>,
+    rest: Vec<Wake>,
+}
+
+impl Wakes {
+    #[inline]
+    pub(crate) fn push(&mut self, w: Option<Wake>) {
+        if let Some(w) = w {
+            match self.first {
+                None => self.first = Some(w),
+                Some(_) => self.rest.push(w),
             }
-            let w = self.recvq.remove(i).expect("index checked");
-            let n = &w.node;
-            if n.core.try_claim(n.arm) {
-                *lock(&n.slot) = Some(v);
-                n.core.finish(n.arm);
-                return Ok(w.node);
-            }
-            // Stale: its select completed elsewhere or gave up.
         }
-        Err(v)
     }
 
-    /// Notifies the oldest live parked receiver that takes values only in
-    /// its own poll (an async receiver on a buffered channel).
-    fn notify_receiver(&mut self, wake: &mut WakeList<T>) {
-        let mut i = 0;
-        while i < self.recvq.len() {
-            let n = &self.recvq[i].node;
-            if !n.core.is_waiting() {
-                self.recvq.remove(i);
-                continue;
+    #[inline]
+    pub(crate) fn wake(self) {
+        if let Some(w) = self.first {
+            w.wake();
+            for w in self.rest {
+                w.wake();
             }
-            if n.accepts {
-                i += 1;
-                continue;
+        }
+    }
+}
+
+/// A value on its way into a claimed receiver's slot: moved, published and
+/// woken after the channel lock is released.
+#[must_use = "complete the hand-off once the lock is released"]
+pub(crate) struct Handoff<T> {
+    node: NonNull<Waiter<T>>,
+    arm: usize,
+    value: T,
+}
+
+impl<T> Handoff<T> {
+    /// Moves the value into the receiver and publishes `Done`.
+    pub(crate) fn complete(self) -> Option<Wake> {
+        // SAFETY: we claimed the node's token, so until `finish` the slot
+        // is ours and the owner keeps the node (and its token) alive.
+        unsafe {
+            let n = self.node.as_ref();
+            n.slot(|s| *s = Some(self.value));
+            n.token().finish(Outcome::Done(self.arm))
+        }
+    }
+}
+
+/// The facts about a node that its peers act on.
+struct Facts<'a> {
+    token: &'a Token,
+    arm: usize,
+    role: Role,
+}
+
+/// # Safety
+///
+/// The caller holds the lock of the channel `node` is linked into (or was
+/// just popped from); its token outlives the node's linking.
+#[inline]
+unsafe fn facts<'a, T>(node: NonNull<Waiter<T>>) -> Facts<'a> {
+    // SAFETY: caller's contract.
+    unsafe {
+        let n = &*node.as_ptr();
+        n.meta(|m| Facts { token: &*m.token, arm: m.arm, role: m.role })
+    }
+}
+
+impl<T> State<T> {
+    #[inline]
+    pub(crate) fn has_room(&self, cap: usize) -> bool {
+        self.buf.len() + self.reserved < cap
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Links a receiver (`front`: it keeps its place after losing a race).
+    ///
+    /// # Safety
+    ///
+    /// `node` is this channel's, unlinked, with its metadata set.
+    pub(crate) unsafe fn link_recv(&mut self, node: NonNull<Waiter<T>>, front: bool) {
+        // SAFETY: caller's contract.
+        unsafe {
+            if matches!(facts(node).role, Role::Recv { accept: true }) {
+                self.accepting += 1;
             }
-            let w = self.recvq.remove(i).expect("index checked");
-            w.node.core.notified.store(true, Release);
-            wake.push(w.node);
-            return;
+            if front { self.recvq.push_front(node) } else { self.recvq.push_back(node) }
         }
     }
 
-    /// Takes the value of the oldest live offering sender.
-    fn take_from_sender(&mut self) -> Option<(T, Arc<Node<T>>)> {
-        let mut i = 0;
-        while i < self.sendq.len() {
-            let n = &self.sendq[i].node;
-            if !n.offers {
-                if n.core.is_waiting() {
-                    i += 1;
-                } else {
-                    self.sendq.remove(i);
+    /// Links a sender.
+    ///
+    /// # Safety
+    ///
+    /// As for [`link_recv`](State::link_recv).
+    pub(crate) unsafe fn link_send(&mut self, node: NonNull<Waiter<T>>, front: bool) {
+        // SAFETY: caller's contract.
+        unsafe {
+            if matches!(facts(node).role, Role::Send { offer: true }) {
+                self.offering += 1;
+            }
+            if front { self.sendq.push_front(node) } else { self.sendq.push_back(node) }
+        }
+    }
+
+    /// Unlinks a node of this channel if it is still linked.
+    ///
+    /// # Safety
+    ///
+    /// `node` belongs to this channel.
+    pub(crate) unsafe fn unlink(&mut self, node: NonNull<Waiter<T>>) {
+        // SAFETY: caller's contract; we hold the lock.
+        unsafe {
+            match facts(node).role {
+                Role::Recv { accept } => {
+                    if self.recvq.remove(node) && accept {
+                        self.accepting -= 1;
+                    }
                 }
+                Role::Send { offer } => {
+                    if self.sendq.remove(node) && offer {
+                        self.offering -= 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Unlinks a node found by a scan.
+    ///
+    /// # Safety
+    ///
+    /// `node` is linked in this channel.
+    unsafe fn take_out(&mut self, node: NonNull<Waiter<T>>) {
+        // SAFETY: caller's contract.
+        unsafe { self.unlink(node) }
+    }
+
+    /// Pops the oldest receiver.
+    fn pop_recv(&mut self) -> Option<NonNull<Waiter<T>>> {
+        let n = self.recvq.pop_front()?;
+        // SAFETY: `n` was linked here; we hold the lock.
+        if matches!(unsafe { facts(n) }.role, Role::Recv { accept: true }) {
+            self.accepting -= 1;
+        }
+        Some(n)
+    }
+
+    /// Pops the oldest sender.
+    fn pop_send(&mut self) -> Option<NonNull<Waiter<T>>> {
+        let n = self.sendq.pop_front()?;
+        // SAFETY: `n` was linked here; we hold the lock.
+        if matches!(unsafe { facts(n) }.role, Role::Send { offer: true }) {
+            self.offering -= 1;
+        }
+        Some(n)
+    }
+
+    /// The first receiver a send would serve, skipping the caller's own
+    /// select (`me`) and dropping stale nodes: `Some(true)` if it accepts a
+    /// hand-off, `Some(false)` if it only takes notifications.
+    fn first_receiver(&mut self, me: *const Token) -> Option<bool> {
+        let mut cur = self.recvq.front();
+        while let Some(n) = cur {
+            // SAFETY: `n` is linked here; we hold the lock.
+            let (f, next) = unsafe { (facts(n), self.recvq.next(n)) };
+            cur = next;
+            if ptr::eq(f.token, me) {
                 continue;
             }
-            if n.core.try_claim(n.arm) {
-                let w = self.sendq.remove(i).expect("index checked");
-                let v = lock(&w.node.slot).take().expect("an offering sender holds its value until claimed");
-                w.node.core.finish(w.node.arm);
-                return Some((v, w.node));
+            if !f.token.is_waiting() {
+                // SAFETY: linked here.
+                unsafe { self.take_out(n) };
+                continue;
             }
-            self.sendq.remove(i);
+            return Some(matches!(f.role, Role::Recv { accept: true }));
         }
         None
     }
 
-    /// After a receive made room: move a parked sender's value into the
-    /// buffer, or notify one parked async sender.
-    fn refill(&mut self, wake: &mut WakeList<T>) {
-        while let Some(w) = self.sendq.pop_front() {
-            let n = &w.node;
-            if n.offers {
-                if n.core.try_claim(n.arm) {
-                    let v = lock(&n.slot).take().expect("an offering sender holds its value until claimed");
-                    n.core.finish(n.arm);
-                    self.buf.push_back(v);
-                    wake.push(w.node);
-                    // A value landed in the buffer: a parked async
-                    // receiver must hear of it.
-                    self.notify_receiver(wake);
-                    return;
+    /// True if a send by the owner of `me` would complete now.
+    pub(crate) fn send_ready(&mut self, cap: usize, me: *const Token) -> bool {
+        self.closed || (self.buf.is_empty() && self.first_receiver(me) == Some(true)) || self.has_room(cap)
+    }
+
+    /// True if a receive by the owner of `me` would complete now.
+    pub(crate) fn recv_ready(&mut self, me: *const Token) -> bool {
+        if !self.buf.is_empty() || self.closed {
+            return true;
+        }
+        if self.offering == 0 {
+            return false;
+        }
+        let mut cur = self.sendq.front();
+        while let Some(n) = cur {
+            // SAFETY: `n` is linked here; we hold the lock.
+            let (f, next) = unsafe { (facts(n), self.sendq.next(n)) };
+            cur = next;
+            if matches!(f.role, Role::Send { offer: true }) && !ptr::eq(f.token, me) && f.token.is_waiting() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Sends `v` now if that is possible: straight into the first waiting
+    /// receiver when nothing is buffered, else into the buffer (telling one
+    /// waiting receiver). The caller checked `closed`. `me`: the caller's
+    /// select, whose own receive arms it must not serve.
+    pub(crate) fn send_now(
+        &mut self,
+        v: T,
+        cap: usize,
+        me: *const Token,
+        wakes: &mut Wakes,
+    ) -> Result<Option<Handoff<T>>, T> {
+        if self.buf.is_empty() {
+            let mut cur = self.recvq.front();
+            while let Some(n) = cur {
+                // SAFETY: `n` is linked here; we hold the lock.
+                let (f, next) = unsafe { (facts(n), self.recvq.next(n)) };
+                cur = next;
+                if ptr::eq(f.token, me) {
+                    continue;
                 }
-            } else if n.core.is_waiting() {
-                n.core.notified.store(true, Release);
-                wake.push(w.node);
+                if !matches!(f.role, Role::Recv { accept: true }) {
+                    break; // it takes values from the buffer: needs room
+                }
+                // SAFETY: linked here.
+                unsafe { self.take_out(n) };
+                if f.token.try_claim() {
+                    return Ok(Some(Handoff { node: n, arm: f.arm, value: v }));
+                }
+                // Stale: its select completed elsewhere or gave up.
+            }
+        }
+        if self.has_room(cap) {
+            self.buf.push_back(v);
+            if !self.recvq.is_empty() {
+                self.notify_receiver(wakes);
+            }
+            return Ok(None);
+        }
+        Err(v)
+    }
+
+    /// Receives now if possible: from the buffer (then refills it from a
+    /// waiting sender), or from a parked blocking sender's offer. `None`:
+    /// it would block. `Some(Err(()))`: closed and drained.
+    pub(crate) fn recv_now(&mut self, cap: usize, me: *const Token, wakes: &mut Wakes) -> Option<Result<T, ()>> {
+        if let Some(v) = self.buf.pop_front() {
+            if !self.sendq.is_empty() {
+                self.refill(cap, wakes);
+            }
+            if cap == UNBOUNDED {
+                self.maybe_shrink();
+            }
+            return Some(Ok(v));
+        }
+        if self.offering > 0
+            && let Some(v) = self.take_offered(me, wakes)
+        {
+            return Some(Ok(v));
+        }
+        if self.closed { Some(Err(())) } else { None }
+    }
+
+    /// Takes the value of the oldest parked blocking sender (not `me`'s).
+    fn take_offered(&mut self, me: *const Token, wakes: &mut Wakes) -> Option<T> {
+        let mut cur = self.sendq.front();
+        while let Some(n) = cur {
+            // SAFETY: `n` is linked here; we hold the lock.
+            let (f, next) = unsafe { (facts(n), self.sendq.next(n)) };
+            cur = next;
+            if !matches!(f.role, Role::Send { offer: true }) || ptr::eq(f.token, me) {
+                continue;
+            }
+            // SAFETY: linked here.
+            unsafe { self.take_out(n) };
+            if f.token.try_claim() {
+                // SAFETY: claimed: the slot is ours until `finish`.
+                let v = unsafe { n.as_ref().slot(|s| s.take()) }.expect("a blocking sender offers its value");
+                wakes.push(f.token.finish(Outcome::Done(f.arm)));
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// Room was freed: move parked blocking senders' values into the
+    /// buffer, or reserve the room for parked async senders (a grant they
+    /// fill in their own poll), oldest first.
+    fn refill(&mut self, cap: usize, wakes: &mut Wakes) {
+        while self.has_room(cap) {
+            let Some(n) = self.pop_send() else { return };
+            // SAFETY: just popped; we hold the lock.
+            let f = unsafe { facts(n) };
+            if !f.token.try_claim() {
+                continue;
+            }
+            if matches!(f.role, Role::Send { offer: true }) {
+                // SAFETY: claimed: the slot is ours until `finish`.
+                let v = unsafe { n.as_ref().slot(|s| s.take()) }.expect("a blocking sender offers its value");
+                self.buf.push_back(v);
+                wakes.push(f.token.finish(Outcome::Done(f.arm)));
+                if !self.recvq.is_empty() {
+                    self.notify_receiver(wakes);
+                }
+            } else {
+                self.reserved += 1;
+                // SAFETY: claimed, and we hold the lock.
+                unsafe { n.as_ref().meta_mut(|m| m.granted = true) };
+                wakes.push(f.token.finish(Outcome::Notified(f.arm)));
+            }
+        }
+    }
+
+    /// Tells the oldest live receiver that a value is buffered.
+    fn notify_receiver(&mut self, wakes: &mut Wakes) {
+        while let Some(n) = self.pop_recv() {
+            // SAFETY: just popped; we hold the lock.
+            let f = unsafe { facts(n) };
+            if f.token.try_claim() {
+                wakes.push(f.token.finish(Outcome::Notified(f.arm)));
                 return;
             }
         }
     }
 
-    /// Notifies the oldest live non-offering (async) sender, skipping `me`.
-    fn notify_sender(&mut self, me: Option<&Arc<Core>>, wake: &mut WakeList<T>) {
-        let mut i = 0;
-        while i < self.sendq.len() {
-            let n = &self.sendq[i].node;
-            if !n.core.is_waiting() {
-                self.sendq.remove(i);
+    /// Capacity 0: tells the oldest live async sender (not `me`'s) that a
+    /// receiver is waiting for it.
+    pub(crate) fn notify_async_sender(&mut self, me: *const Token, wakes: &mut Wakes) {
+        let mut cur = self.sendq.front();
+        while let Some(n) = cur {
+            // SAFETY: `n` is linked here; we hold the lock.
+            let (f, next) = unsafe { (facts(n), self.sendq.next(n)) };
+            cur = next;
+            if matches!(f.role, Role::Send { offer: true }) || ptr::eq(f.token, me) {
                 continue;
             }
-            if n.offers || me.is_some_and(|me| Arc::ptr_eq(me, &n.core)) {
-                i += 1;
-                continue;
+            // SAFETY: linked here.
+            unsafe { self.take_out(n) };
+            if f.token.try_claim() {
+                wakes.push(f.token.finish(Outcome::Notified(f.arm)));
+                return;
             }
-            let w = self.sendq.remove(i).expect("index checked");
-            w.node.core.notified.store(true, Release);
-            wake.push(w.node);
-            return;
         }
     }
 
-    fn has_live(q: &VecDeque<Waiter<T>>, me: &Arc<Core>, offering_only: bool) -> bool {
-        q.iter()
-            .any(|w| (!offering_only || w.node.offers) && !Arc::ptr_eq(&w.node.core, me) && w.node.core.is_waiting())
+    /// An async sender gives back room it was granted but did not use.
+    pub(crate) fn release_grant(&mut self, cap: usize, wakes: &mut Wakes) {
+        self.reserved -= 1;
+        if !self.sendq.is_empty() {
+            self.refill(cap, wakes);
+        }
     }
 
-    /// A live parked receiver (other than `me`) that a sender could hand
-    /// a value to right now.
-    fn has_live_accepting(q: &VecDeque<Waiter<T>>, me: &Arc<Core>) -> bool {
-        q.iter().any(|w| w.node.accepts && !Arc::ptr_eq(&w.node.core, me) && w.node.core.is_waiting())
+    /// An async sender fills the room it was granted.
+    pub(crate) fn fill_grant(&mut self, v: T, wakes: &mut Wakes) {
+        self.reserved -= 1;
+        self.buf.push_back(v);
+        if !self.recvq.is_empty() {
+            self.notify_receiver(wakes);
+        }
     }
 
-    fn take(&mut self, cap: usize, wake: &mut WakeList<T>) -> Result<T, TryRecvError> {
-        if let Some(v) = self.buf.pop_front() {
-            if !self.sendq.is_empty() && self.buf.len() < cap {
-                self.refill(wake);
-            }
-            self.maybe_shrink();
-            return Ok(v);
+    /// A notified receiver gives up: pass the news on while values wait.
+    pub(crate) fn forward_recv(&mut self, wakes: &mut Wakes) {
+        if !self.buf.is_empty() {
+            self.notify_receiver(wakes);
         }
-        if let Some((v, node)) = self.take_from_sender() {
-            wake.push(node);
-            return Ok(v);
+    }
+
+    /// A notified async sender of a rendezvous channel gives up: pass the
+    /// news on while a receiver still waits.
+    pub(crate) fn forward_send(&mut self, wakes: &mut Wakes) {
+        if self.accepting > 0 {
+            self.notify_async_sender(ptr::null(), wakes);
         }
-        if self.closed { Err(TryRecvError::Closed) } else { Err(TryRecvError::Empty) }
     }
 
     fn maybe_shrink(&mut self) {
@@ -376,277 +498,188 @@ impl<T> Inner<T> {
             self.buf.shrink_to((c / 2).max(self.buf.len()));
         }
     }
-
-    fn remove(q: &mut VecDeque<Waiter<T>>, id: u64) -> bool {
-        match q.iter().position(|w| w.id == id) {
-            Some(i) => {
-                q.remove(i);
-                true
-            }
-            None => false,
-        }
-    }
 }
 
 impl<T> Chan<T> {
     pub(crate) fn new(cap: usize) -> Chan<T> {
-        let buf = if cap == usize::MAX { VecDeque::new() } else { VecDeque::with_capacity(cap.min(1024)) };
+        let buf = if cap == UNBOUNDED { VecDeque::new() } else { VecDeque::with_capacity(cap.min(1024)) };
         Chan {
-            inner: SpinLock::new(Inner {
-                buf,
-                closed: false,
-                sendq: VecDeque::new(),
-                recvq: VecDeque::new(),
-                next_id: 0,
+            shared: CachePadded(Shared {
+                lock: SpinLock::new(State {
+                    buf,
+                    reserved: 0,
+                    closed: false,
+                    recvq: List::new(),
+                    sendq: List::new(),
+                    offering: 0,
+                    accepting: 0,
+                }),
+                len: AtomicUsize::new(0),
+                recv_ready: AtomicBool::new(false),
+                send_ready: AtomicBool::new(cap > 0),
+                closed: AtomicBool::new(false),
             }),
             cap,
-            closed: AtomicBool::new(false),
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
-            len: AtomicUsize::new(0),
-            waiting_recv: AtomicUsize::new(0),
-            waiting_send: AtomicUsize::new(0),
+            pool: Pool::default(),
         }
     }
 
-    /// Refreshes the lock-free hints; call before releasing the lock.
     #[inline]
-    fn publish(&self, g: &Inner<T>) {
-        self.len.store(g.buf.len(), Relaxed);
-        self.waiting_recv.store(g.recvq.len(), Relaxed);
-        // Only senders whose value a receiver can take count as "ready".
-        let offering = if g.sendq.is_empty() { 0 } else { g.sendq.iter().filter(|w| w.node.offers).count() };
-        self.waiting_send.store(offering, Relaxed);
+    pub(crate) fn lock(&self) -> Guard<'_, T> {
+        Guard { state: self.shared.lock.lock(), chan: self }
     }
 
-    /// A receive might succeed now (a hint for spinning).
+    /// A receive might complete now (a hint: never used to decide).
     #[inline]
     pub(crate) fn recv_maybe_ready(&self) -> bool {
-        self.len.load(Relaxed) > 0 || self.waiting_send.load(Relaxed) > 0 || self.is_closed()
+        self.shared.recv_ready.load(Relaxed)
     }
 
-    /// A send might succeed now (a hint for spinning).
+    /// A send might complete now (a hint: never used to decide).
     #[inline]
     pub(crate) fn send_maybe_ready(&self) -> bool {
-        self.len.load(Relaxed) < self.cap || self.waiting_recv.load(Relaxed) > 0 || self.is_closed()
+        self.shared.send_ready.load(Relaxed)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Acquire)
+        self.shared.closed.load(Acquire)
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.len.load(Acquire)
+        self.shared.len.load(Relaxed)
     }
 
     /// Memory held by the buffer, in values (for tests of shrinking).
     pub(crate) fn buffer_capacity(&self) -> usize {
-        self.inner.lock().buf.capacity()
+        self.lock().buf.capacity()
     }
 
     pub(crate) fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
-        let mut g = self.inner.lock();
+        let mut wakes = Wakes::default();
+        let mut g = self.lock();
         if g.closed {
             return Err(TrySendError::Closed(v));
         }
-        if g.recvq.is_empty() {
-            // The common buffered case: no receiver waits.
-            return if g.buf.len() < self.cap {
-                g.buf.push_back(v);
-                self.len.store(g.buf.len(), Relaxed);
-                Ok(())
-            } else {
-                Err(TrySendError::Full(v))
-            };
-        }
-        match g.give_to_receiver(v) {
-            Ok(node) => {
-                self.publish(&g);
+        match g.send_now(v, self.cap, ptr::null(), &mut wakes) {
+            Ok(handoff) => {
                 drop(g);
-                node.core.wake();
+                if let Some(h) = handoff {
+                    wakes.push(h.complete());
+                }
+                wakes.wake();
                 Ok(())
             }
-            Err(v) => {
-                let mut wake = Vec::new();
-                let r = if g.buf.len() < self.cap {
-                    g.buf.push_back(v);
-                    g.notify_receiver(&mut wake);
-                    Ok(())
-                } else {
-                    Err(TrySendError::Full(v))
-                };
-                self.publish(&g);
-                drop(g);
-                wake_all(wake);
-                r
-            }
+            Err(v) => Err(TrySendError::Full(v)),
         }
     }
 
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
-        let mut wake = Vec::new();
-        let mut g = self.inner.lock();
-        let r = g.take(self.cap, &mut wake);
-        self.publish(&g);
+        let mut wakes = Wakes::default();
+        let mut g = self.lock();
+        let r = g.recv_now(self.cap, ptr::null(), &mut wakes);
         drop(g);
-        wake_all(wake);
-        r
+        wakes.wake();
+        match r {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(())) => Err(TryRecvError::Closed),
+            None => Err(TryRecvError::Empty),
+        }
     }
 
     /// Moves up to `max` ready values into `out` under one lock.
-    pub(crate) fn try_recv_many(&self, out: &mut Vec<T>, max: usize) -> Result<usize, TryRecvError> {
-        let mut wake = Vec::new();
-        let mut g = self.inner.lock();
+    pub(crate) fn try_recv_many(&self, out: &mut Vec<T>, max: usize) -> usize {
+        let mut wakes = Wakes::default();
+        let mut g = self.lock();
         let mut n = 0;
-        let mut last = Ok(());
         while n < max {
-            match g.take(self.cap, &mut wake) {
-                Ok(v) => {
+            match g.recv_now(self.cap, ptr::null(), &mut wakes) {
+                Some(Ok(v)) => {
                     out.push(v);
                     n += 1;
                 }
-                Err(e) => {
-                    last = Err(e);
-                    break;
-                }
+                _ => break,
             }
         }
-        self.publish(&g);
         drop(g);
-        wake_all(wake);
-        match last {
-            Err(e) if n == 0 => Err(e),
-            _ => Ok(n),
-        }
+        wakes.wake();
+        n
     }
 
-    /// Queues a receiver unless a receive is possible now (then None: the
-    /// caller retries without parking). Notifies a parked async sender,
-    /// which can now hand its value over.
-    pub(crate) fn register_recv(&self, node: &Arc<Node<T>>) -> Option<u64> {
-        let mut wake = Vec::new();
-        let mut g = self.inner.lock();
-        if !g.buf.is_empty() || g.closed || Inner::has_live(&g.sendq, &node.core, true) {
-            return None;
-        }
-        let id = g.next_id;
-        g.next_id += 1;
-        g.recvq.push_back(Waiter { node: node.clone(), id });
-        g.notify_sender(Some(&node.core), &mut wake);
-        self.publish(&g);
-        drop(g);
-        wake_all(wake);
-        Some(id)
-    }
-
-    /// Queues a sender unless a send is possible now (then None).
-    pub(crate) fn register_send(&self, node: &Arc<Node<T>>) -> Option<u64> {
-        let mut g = self.inner.lock();
-        // Only a receiver that accepts a hand-off makes a send possible now:
-        // an async receiver on a buffered channel takes values from the
-        // buffer in its own poll, so with the buffer full it is no reason
-        // to retry (retrying would spin this poll forever while that
-        // receiver's task waits for a worker).
-        if g.closed || g.buf.len() < self.cap || Inner::has_live_accepting(&g.recvq, &node.core) {
-            return None;
-        }
-        let id = g.next_id;
-        g.next_id += 1;
-        g.sendq.push_back(Waiter { node: node.clone(), id });
-        self.publish(&g);
-        Some(id)
-    }
-
-    /// Removes a parked receiver. If it had been notified of a buffered
-    /// value and gives up without taking it, the next parked async
-    /// receiver is notified instead, so the value does not sit unseen.
-    pub(crate) fn remove_recv(&self, id: u64, notified: bool) {
-        let mut wake = Vec::new();
-        let mut g = self.inner.lock();
-        let found = Inner::remove(&mut g.recvq, id);
-        if !found && notified && !g.buf.is_empty() {
-            g.notify_receiver(&mut wake);
-        }
-        self.publish(&g);
-        drop(g);
-        wake_all(wake);
-    }
-
-    /// Removes a parked sender. If it had been notified (and is giving up
-    /// without using the notification), the notification goes to the next
-    /// parked async sender, so a waiting receiver is not stranded.
-    pub(crate) fn remove_send(&self, id: u64, notified: bool) {
-        let mut wake = Vec::new();
-        let mut g = self.inner.lock();
-        let found = Inner::remove(&mut g.sendq, id);
-        if !found && notified && !g.closed {
-            let room = g.buf.len() < self.cap;
-            if room || g.recvq.iter().any(|w| w.node.core.is_waiting()) {
-                g.notify_sender(None, &mut wake);
-            }
-        }
-        self.publish(&g);
-        drop(g);
-        wake_all(wake);
-    }
-
-    /// Puts back a value that an async receiver was handed but never
-    /// returned (its future was dropped): to the next parked receiver, or
-    /// the head of the buffer (it is older than anything buffered since).
+    /// Puts back a value that a rendezvous receive was handed but never
+    /// returned (its future was dropped): into the next waiting receiver,
+    /// or the head of the channel (it is older than anything there).
     pub(crate) fn redeliver(&self, v: T) {
-        let mut g = self.inner.lock();
         if self.receivers.load(Acquire) == 0 {
-            drop(g);
-            drop(v);
+            drop(v); // nobody can ever receive it
             return;
         }
-        match g.give_to_receiver(v) {
-            Ok(node) => {
-                self.publish(&g);
-                drop(g);
-                node.core.wake();
+        let mut wakes = Wakes::default();
+        let mut g = self.lock();
+        let handoff = if g.buf.is_empty() {
+            match g.send_now(v, 0, ptr::null(), &mut wakes) {
+                Ok(h) => h,
+                Err(v) => {
+                    g.buf.push_front(v);
+                    g.notify_receiver(&mut wakes);
+                    None
+                }
             }
-            Err(v) => {
-                g.buf.push_front(v);
-                let mut wake = Vec::new();
-                g.notify_receiver(&mut wake);
-                self.publish(&g);
-                drop(g);
-                wake_all(wake);
-            }
+        } else {
+            g.buf.push_front(v);
+            g.notify_receiver(&mut wakes);
+            None
+        };
+        drop(g);
+        if let Some(h) = handoff {
+            wakes.push(h.complete());
         }
+        wakes.wake();
+    }
+
+    /// Runs `f` under the lock, then wakes whom it chose.
+    pub(crate) fn with_lock<R>(&self, f: impl FnOnce(&mut State<T>, &mut Wakes) -> R) -> R {
+        let mut wakes = Wakes::default();
+        let mut g = self.lock();
+        let r = f(&mut g, &mut wakes);
+        drop(g);
+        wakes.wake();
+        r
     }
 
     /// Closes the channel; true iff this call closed it. Every parked
-    /// operation is completed with the "closed" outcome and woken.
+    /// operation is told (`Notified`) and retries: receivers drain what is
+    /// buffered first, then see the close; senders get their values back.
     pub(crate) fn close(&self) -> bool {
-        let mut g = self.inner.lock();
+        let mut wakes = Wakes::default();
+        let mut g = self.lock();
         if g.closed {
             return false;
         }
         g.closed = true;
-        self.closed.store(true, Release);
-        let mut wake = Vec::new();
-        let inner = &mut *g;
-        for w in inner.recvq.drain(..).chain(inner.sendq.drain(..)) {
-            if w.node.core.try_claim(w.node.arm) {
-                w.node.core.finish(w.node.arm);
-                wake.push(w.node);
+        self.shared.closed.store(true, Release);
+        let s = &mut *g;
+        let mut all = s.recvq.take_all();
+        let mut senders = s.sendq.take_all();
+        s.accepting = 0;
+        s.offering = 0;
+        while let Some(n) = all.pop_front().or_else(|| senders.pop_front()) {
+            // SAFETY: just popped; we hold the lock.
+            let f = unsafe { facts(n) };
+            if f.token.try_claim() {
+                wakes.push(f.token.finish(Outcome::Notified(f.arm)));
             }
         }
-        self.publish(&g);
         drop(g);
-        wake_all(wake);
+        wakes.wake();
         true
     }
 
     /// The last receiver is gone: close, and drop what nobody can receive.
     pub(crate) fn close_and_drain(&self) {
         self.close();
-        let mut g = self.inner.lock();
-        let buf = std::mem::take(&mut g.buf);
-        self.publish(&g);
-        drop(g);
+        let buf = std::mem::take(&mut self.lock().buf);
         drop(buf);
     }
 }

@@ -305,7 +305,7 @@ macro_rules! __tether_select {
         #[allow(unused_mut)]
         let ($($r,)* __w) = match ($($ctor,)*) { ($(mut $a,)*) => {
             let __arms: &mut [&mut (dyn $crate::chan::__private::Arm + ::core::marker::Send)] = &mut [$(&mut $a),*];
-            let __w = $crate::chan::__private::SelectFuture::new(
+            let __w = $crate::chan::__private::MacroSelectFuture::new(
                 __arms, $crate::__tether_select!(@has_default $($def)*), $b).await;
             ($( $crate::chan::__private::take_if(&mut $a, __w == ::core::option::Option::Some($n)), )* __w)
         } };

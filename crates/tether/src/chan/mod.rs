@@ -51,8 +51,16 @@
 //! - [`unbounded()`](unbounded): `send` never waits. The buffer gives its
 //!   memory back once a burst has drained.
 //!
-//! Values are received in the order they were sent (per sender); waiting
-//! receivers and senders are served first-come first-served.
+//! # Order
+//!
+//! Waiting receivers and senders are served first come, first served.
+//! Values from one sender are received in the order they were sent, with
+//! one exception, on rendezvous channels only: a value handed to an async
+//! receive (or `select!`) whose future is then dropped before returning it
+//! goes back to the channel (see *Cancel safety*), and may then be received
+//! after values the same sender sent later. Buffered channels never hand a
+//! value to a receive that could be dropped, so they keep every sender's
+//! order.
 //!
 //! # Closing (Go's rules, with two Rust-safe changes)
 //!
@@ -76,23 +84,39 @@
 //! operation:
 //!
 //! - An async send commits only inside its own `poll`. While it waits, its
-//!   value stays in its future; a receiver that arrives only notifies it.
-//!   So on a rendezvous channel a non-blocking receive
-//!   ([`try_recv`](Receiver::try_recv), a select with `default`) takes a
-//!   value from a parked *blocking* sender, as in Go, but does not see a
-//!   parked *async* sender.
+//!   value stays in its future. A receive that frees room *reserves* that
+//!   room for the oldest waiting async sender and wakes it; the sender
+//!   fills it in its next poll, and if it is dropped instead the room goes
+//!   to the next waiting sender. So on a rendezvous channel a non-blocking
+//!   receive ([`try_recv`](Receiver::try_recv), a select with `default`)
+//!   takes a value from a parked *blocking* sender, as in Go, but does not
+//!   see a parked *async* sender.
 //! - A sender hands its value straight into a waiting receiver when that
-//!   receiver is a thread (or, on a rendezvous channel, a task); that
-//!   completes the send. On a buffered channel a waiting async receiver is
-//!   instead notified and takes the value from the buffer in its own poll,
-//!   so a dropped receive future never holds a value there.
+//!   receiver is a thread, or on a rendezvous channel. On a buffered
+//!   channel a waiting async receiver is told instead that a value is
+//!   buffered, and takes it in its own poll, so a dropped receive future
+//!   never holds a value there.
 //! - On a rendezvous channel one side of an async↔async hand-off has to
 //!   commit outside its own poll, and it is the receiver: if a receiving
 //!   future (or `select!`) is dropped after it was handed a value but
 //!   before returning it, its `Drop` puts the value back — into another
 //!   waiting receiver, or else into the channel, where it waits like a
 //!   buffered value (so `len()` of a rendezvous channel can briefly be 1).
-//!   Nothing is lost, nothing is duplicated, and order is kept.
+//!   Nothing is lost and nothing is duplicated (see *Order*).
+//! - A `Drop` never waits on another task or thread, except for the few
+//!   instructions between a peer's claim of the operation and its
+//!   publication of the result (the peer holds no lock then and runs no
+//!   user code), like taking a short lock.
+//!
+//! # Costs
+//!
+//! A waiting operation links a node recycled by the channel: after
+//! warm-up, sending and receiving allocate nothing, blocked or not, on
+//! every capacity (an unbounded channel's buffer grows with its backlog and
+//! shrinks back). Every operation takes the channel's spin lock once (a
+//! blocked one: once more per wake-up); a parked peer is woken only when it
+//! can proceed, and a thread only if it really parked (it spins, then
+//! yields, first).
 //!
 //! # Differences from Go
 //!
@@ -103,25 +127,27 @@
 //! - `select!` drops the value of a `send` arm that did not run.
 #![allow(clippy::len_without_is_empty)]
 
+mod arms;
 mod core;
+mod dynamic;
 mod error;
+mod future;
+mod iter;
 mod macros;
 mod select;
-mod spin;
+mod waiter;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context as TaskCx, Poll};
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 use std::time::Duration;
 
-use futures_core::Stream;
-
-use self::core::Chan;
+use self::arms::{RecvArm, RecvState, SendArm};
+use self::core::{Chan, UNBOUNDED};
+pub use self::dynamic::{Select, SelectFuture, Selected};
 pub use self::error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
-use self::select::{Outcome, RecvArm, RecvSlot, SelectState, SendArm, run_blocking};
+pub use self::future::{RecvFuture, RecvManyFuture, SendFuture};
+pub use self::iter::{IntoIter, Iter, TryIter};
 use crate::sync_impl::Arc;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 /// Creates a channel with a buffer of `cap` values. `cap == 0` makes an
 /// unbuffered (rendezvous) channel: each `send` completes only when a
@@ -135,7 +161,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 /// assert_eq!(tx.capacity(), Some(1));
 /// ```
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
-    assert!(cap < usize::MAX, "tether::chan::bounded: capacity usize::MAX is reserved; use unbounded()");
+    assert!(cap < UNBOUNDED, "tether::chan::bounded: capacity usize::MAX is reserved; use unbounded()");
     make(cap)
 }
 
@@ -151,7 +177,7 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 /// assert_eq!(tx.capacity(), None);
 /// ```
 pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
-    make(usize::MAX)
+    make(UNBOUNDED)
 }
 
 fn make<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
@@ -172,18 +198,7 @@ pub struct Receiver<T> {
     /// The receive in progress for the `Stream` implementation (behind a
     /// `Mutex` only so that `Receiver<T>: Sync` needs `T: Send`, not
     /// `T: Sync`; it is only ever reached through `&mut self`).
-    stream: std::sync::Mutex<StreamState<T>>,
-}
-
-struct StreamState<T> {
-    slot: RecvSlot<T>,
-    sel: SelectState,
-}
-
-impl<T> Default for StreamState<T> {
-    fn default() -> Self {
-        StreamState { slot: RecvSlot::default(), sel: SelectState::default() }
-    }
+    stream: std::sync::Mutex<RecvState<T>>,
 }
 
 impl<T> Sender<T> {
@@ -206,7 +221,7 @@ impl<T> Sender<T> {
     /// Dropping the future before it completes sends nothing and drops the
     /// value with the future; the send commits only inside `poll`.
     pub fn send(&self, v: T) -> SendFuture<'_, T> {
-        SendFuture { arm: SendArm::new(Some(&self.chan), v), sel: SelectState::default() }
+        SendFuture::new(self, v)
     }
 
     /// Sends `v`, parking the thread while the buffer is full (capacity 0:
@@ -219,16 +234,9 @@ impl<T> Sender<T> {
     /// assert_eq!(h.join().unwrap(), Ok("ping"));
     /// ```
     pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
-        let v = match self.chan.try_send(v) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Closed(v)) => return Err(SendError(v)),
-            Err(TrySendError::Full(v)) => v,
-        };
-        let mut arm = SendArm::new(Some(&self.chan), v);
-        match run_blocking(&mut [&mut arm], false, true, None) {
-            Outcome::Arm(_) => arm.take(),
-            _ => unreachable!("a send without default or deadline only ends in its arm"),
-        }
+        SendArm::new(Some(&self.chan), v)
+            .send_blocking(None)
+            .expect("a send without a deadline only ends by sending or by close")
     }
 
     /// Sends `v` only if that is possible right now: a receiver is waiting
@@ -257,11 +265,10 @@ impl<T> Sender<T> {
     /// assert_eq!(tx.send_timeout_blocking(1, Duration::from_millis(1)), Err(SendTimeoutError::Timeout(1)));
     /// ```
     pub fn send_timeout_blocking(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
-        let deadline = crate::clock::deadline_after(d);
         let mut arm = SendArm::new(Some(&self.chan), v);
-        match run_blocking(&mut [&mut arm], false, true, Some(deadline)) {
-            Outcome::Arm(_) => arm.take().map_err(|SendError(v)| SendTimeoutError::Closed(v)),
-            _ => Err(SendTimeoutError::Timeout(arm.take_value().expect("a timed-out send keeps its value"))),
+        match arm.send_blocking(Some(crate::clock::deadline_after(d))) {
+            Some(r) => r.map_err(|SendError(v)| SendTimeoutError::Closed(v)),
+            None => Err(SendTimeoutError::Timeout(arm.take_value().expect("a timed-out send keeps its value"))),
         }
     }
 
@@ -301,7 +308,7 @@ impl<T> Sender<T> {
     /// The buffer size (`Some(0)` for a rendezvous channel), or `None` for
     /// an unbounded channel.
     pub fn capacity(&self) -> Option<usize> {
-        (self.chan.cap != usize::MAX).then_some(self.chan.cap)
+        (self.chan.cap != UNBOUNDED).then_some(self.chan.cap)
     }
 
     /// True if both handles belong to the same channel.
@@ -339,7 +346,7 @@ impl<T> Receiver<T> {
     /// Dropping the future before it completes loses no value: if a sender
     /// had already handed it one, the value is put back into the channel.
     pub fn recv(&self) -> RecvFuture<'_, T> {
-        RecvFuture { arm: RecvArm::new(Some(&self.chan)), sel: SelectState::default() }
+        RecvFuture::new(self)
     }
 
     /// Receives the next value, parking the thread until one arrives or the
@@ -351,16 +358,9 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.recv_blocking(), Ok(42));
     /// ```
     pub fn recv_blocking(&self) -> Result<T, RecvError> {
-        match self.chan.try_recv() {
-            Ok(v) => return Ok(v),
-            Err(TryRecvError::Closed) => return Err(RecvError::Closed),
-            Err(TryRecvError::Empty) => {}
-        }
-        let mut arm = RecvArm::new(Some(&self.chan));
-        match run_blocking(&mut [&mut arm], false, true, None) {
-            Outcome::Arm(_) => arm.take(),
-            _ => unreachable!("a receive without default or deadline only ends in its arm"),
-        }
+        RecvArm::new(Some(&self.chan))
+            .recv_blocking(None)
+            .expect("a receive without a deadline only ends with a value or by close")
     }
 
     /// Receives a value only if one is ready now: buffered, or offered by
@@ -389,11 +389,9 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.recv_timeout_blocking(Duration::from_millis(1)), Err(RecvTimeoutError::Timeout));
     /// ```
     pub fn recv_timeout_blocking(&self, d: Duration) -> Result<T, RecvTimeoutError> {
-        let deadline = crate::clock::deadline_after(d);
-        let mut arm = RecvArm::new(Some(&self.chan));
-        match run_blocking(&mut [&mut arm], false, true, Some(deadline)) {
-            Outcome::Arm(_) => arm.take().map_err(|_| RecvTimeoutError::Closed),
-            _ => Err(RecvTimeoutError::Timeout),
+        match RecvArm::new(Some(&self.chan)).recv_blocking(Some(crate::clock::deadline_after(d))) {
+            Some(r) => r.map_err(|RecvError::Closed| RecvTimeoutError::Closed),
+            None => Err(RecvTimeoutError::Timeout),
         }
     }
 
@@ -435,7 +433,7 @@ impl<T> Receiver<T> {
         }
         let first = self.recv_blocking()?;
         buf.push(first);
-        Ok(1 + self.chan.try_recv_many(buf, max - 1).unwrap_or(0))
+        Ok(1 + self.chan.try_recv_many(buf, max - 1))
     }
 
     /// True once the channel is closed (values may still be buffered).
@@ -455,7 +453,7 @@ impl<T> Receiver<T> {
 
     /// The buffer size, or `None` for an unbounded channel.
     pub fn capacity(&self) -> Option<usize> {
-        (self.chan.cap != usize::MAX).then_some(self.chan.cap)
+        (self.chan.cap != UNBOUNDED).then_some(self.chan.cap)
     }
 
     /// True if both handles belong to the same channel.
@@ -529,10 +527,7 @@ impl<T> Clone for Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         let st = self.stream.get_mut().unwrap_or_else(|e| e.into_inner());
-        if st.sel.is_pending() {
-            let mut arm = RecvArm::with_slot(&self.chan, std::mem::take(&mut st.slot));
-            st.sel.cancel(&mut [&mut arm]);
-        }
+        RecvArm::with_state(&self.chan, std::mem::take(st)).cancel();
         if self.chan.receivers.fetch_sub(1, AcqRel) == 1 {
             self.chan.close_and_drain();
         }
@@ -559,391 +554,7 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
-// The pending stream receive is never pinned structurally.
-impl<T> Unpin for Receiver<T> {}
-
-/// Values until the channel is closed and drained (poll-based receive; a
-/// pending receive is cancelled cleanly when the `Receiver` is dropped).
-impl<T> Stream for Receiver<T> {
-    type Item = T;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Option<T>> {
-        let this = self.get_mut();
-        let st = this.stream.get_mut().unwrap_or_else(|e| e.into_inner());
-        let mut arm = RecvArm::with_slot(&this.chan, std::mem::take(&mut st.slot));
-        let r = st.sel.poll(&mut [&mut arm], false, true, cx);
-        let out = match r {
-            Poll::Ready(_) => Poll::Ready(arm.take().ok()),
-            Poll::Pending => Poll::Pending,
-        };
-        st.slot = arm.slot;
-        out
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.len(), None)
-    }
-}
-
-/// The future of [`Sender::send`]. `Send` when `T` is.
-///
-/// # Cancel safety
-///
-/// Dropping it before completion sends nothing.
-#[must_use = "futures do nothing unless awaited"]
-pub struct SendFuture<'a, T> {
-    arm: SendArm<'a, T>,
-    sel: SelectState,
-}
-
-// The value is never pinned structurally: the future can move freely.
-impl<T> Unpin for SendFuture<'_, T> {}
-
-impl<T> Future for SendFuture<'_, T> {
-    type Output = Result<(), SendError<T>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        match this.sel.poll(&mut [&mut this.arm], false, true, cx) {
-            Poll::Ready(_) => Poll::Ready(this.arm.take()),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<T> Drop for SendFuture<'_, T> {
-    fn drop(&mut self) {
-        self.sel.cancel(&mut [&mut self.arm]);
-    }
-}
-
-impl<T> fmt::Debug for SendFuture<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SendFuture")
-    }
-}
-
-/// The future of [`Receiver::recv`]. `Send` when `T` is.
-///
-/// # Cancel safety
-///
-/// Dropping it before completion loses no value (a value already handed
-/// to it is put back into the channel).
-#[must_use = "futures do nothing unless awaited"]
-pub struct RecvFuture<'a, T> {
-    arm: RecvArm<'a, T>,
-    sel: SelectState,
-}
-
-impl<T> Unpin for RecvFuture<'_, T> {}
-
-impl<T> Future for RecvFuture<'_, T> {
-    type Output = Result<T, RecvError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        match this.sel.poll(&mut [&mut this.arm], false, true, cx) {
-            Poll::Ready(_) => Poll::Ready(this.arm.take()),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<T> Drop for RecvFuture<'_, T> {
-    fn drop(&mut self) {
-        self.sel.cancel(&mut [&mut self.arm]);
-    }
-}
-
-impl<T> fmt::Debug for RecvFuture<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RecvFuture")
-    }
-}
-
-/// The future of [`Receiver::recv_many`].
-///
-/// # Cancel safety
-///
-/// Dropping it before completion takes nothing from the channel.
-#[must_use = "futures do nothing unless awaited"]
-pub struct RecvManyFuture<'a, T> {
-    recv: RecvFuture<'a, T>,
-    buf: &'a mut Vec<T>,
-    max: usize,
-}
-
-impl<T> Future for RecvManyFuture<'_, T> {
-    type Output = Result<usize, RecvError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        if this.max == 0 {
-            return Poll::Ready(Ok(0));
-        }
-        match Pin::new(&mut this.recv).poll(cx) {
-            Poll::Ready(Ok(v)) => {
-                this.buf.push(v);
-                let chan = this.recv.arm.chan().expect("recv_many has a channel");
-                Poll::Ready(Ok(1 + chan.try_recv_many(this.buf, this.max - 1).unwrap_or(0)))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<T> fmt::Debug for RecvManyFuture<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RecvManyFuture")
-    }
-}
-
-/// The blocking iterator of [`Receiver::iter`].
-#[derive(Debug)]
-pub struct Iter<'a, T> {
-    rx: &'a Receiver<T>,
-}
-
-impl<T> Iterator for Iter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv_blocking().ok()
-    }
-}
-
-/// The non-blocking iterator of [`Receiver::try_iter`].
-#[derive(Debug)]
-pub struct TryIter<'a, T> {
-    rx: &'a Receiver<T>,
-}
-
-impl<T> Iterator for TryIter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
-}
-
-/// The owning blocking iterator of `Receiver`'s `IntoIterator`.
-#[derive(Debug)]
-pub struct IntoIter<T> {
-    rx: Receiver<T>,
-}
-
-impl<T> Iterator for IntoIter<T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv_blocking().ok()
-    }
-}
-
-impl<'a, T> IntoIterator for &'a Receiver<T> {
-    type Item = T;
-    type IntoIter = Iter<'a, T>;
-    fn into_iter(self) -> Iter<'a, T> {
-        self.iter()
-    }
-}
-
-impl<T> IntoIterator for Receiver<T> {
-    type Item = T;
-    type IntoIter = IntoIter<T>;
-    fn into_iter(self) -> IntoIter<T> {
-        IntoIter { rx: self }
-    }
-}
-
-#[allow(unused_imports)]
-use Acquire as _;
-
 /// The glue the select macros expand to. Not a public API.
 #[doc(hidden)]
-pub mod __private {
-    use std::time::Duration;
-
-    pub use super::core::Core;
-    pub use super::select::{AfterArm, Arm, DoneArm, RecvArm, SendArm};
-    use super::{Receiver, Sender};
-    use crate::ctx::Context;
-
-    /// What `recv(...)` accepts: a receiver, a reference to one, or an
-    /// `Option` of either (`None` disables the arm).
-    pub trait RecvOperand {
-        /// The value type.
-        type Item;
-        /// The receiver, if the arm is enabled.
-        fn receiver(&self) -> Option<&Receiver<Self::Item>>;
-    }
-    impl<T> RecvOperand for Receiver<T> {
-        type Item = T;
-        fn receiver(&self) -> Option<&Receiver<T>> {
-            Some(self)
-        }
-    }
-    impl<R: RecvOperand + ?Sized> RecvOperand for &R {
-        type Item = R::Item;
-        fn receiver(&self) -> Option<&Receiver<R::Item>> {
-            (**self).receiver()
-        }
-    }
-    impl<R: RecvOperand> RecvOperand for Option<R> {
-        type Item = R::Item;
-        fn receiver(&self) -> Option<&Receiver<R::Item>> {
-            self.as_ref().and_then(|r| r.receiver())
-        }
-    }
-
-    /// What `send(...)` accepts: a sender, a reference to one, or an
-    /// `Option` of either (`None` disables the arm).
-    pub trait SendOperand {
-        /// The value type.
-        type Item;
-        /// The sender, if the arm is enabled.
-        fn sender(&self) -> Option<&Sender<Self::Item>>;
-    }
-    impl<T> SendOperand for Sender<T> {
-        type Item = T;
-        fn sender(&self) -> Option<&Sender<T>> {
-            Some(self)
-        }
-    }
-    impl<S: SendOperand + ?Sized> SendOperand for &S {
-        type Item = S::Item;
-        fn sender(&self) -> Option<&Sender<S::Item>> {
-            (**self).sender()
-        }
-    }
-    impl<S: SendOperand> SendOperand for Option<S> {
-        type Item = S::Item;
-        fn sender(&self) -> Option<&Sender<S::Item>> {
-            self.as_ref().and_then(|s| s.sender())
-        }
-    }
-
-    /// What `done(...)` accepts: a context, a reference to one, or an
-    /// `Option` of either (`None` disables the arm).
-    pub trait CtxOperand {
-        /// The context, if the arm is enabled.
-        fn context(&self) -> Option<&Context>;
-    }
-    impl CtxOperand for Context {
-        fn context(&self) -> Option<&Context> {
-            Some(self)
-        }
-    }
-    impl<C: CtxOperand + ?Sized> CtxOperand for &C {
-        fn context(&self) -> Option<&Context> {
-            (**self).context()
-        }
-    }
-    impl<C: CtxOperand> CtxOperand for Option<C> {
-        fn context(&self) -> Option<&Context> {
-            self.as_ref().and_then(|c| c.context())
-        }
-    }
-
-    /// What `after(...)` accepts: a `Duration`, or an `Option` of one.
-    pub trait AfterOperand {
-        /// The duration, if the arm is enabled.
-        fn duration(self) -> Option<Duration>;
-    }
-    impl AfterOperand for Duration {
-        fn duration(self) -> Option<Duration> {
-            Some(self)
-        }
-    }
-    impl AfterOperand for Option<Duration> {
-        fn duration(self) -> Option<Duration> {
-            self
-        }
-    }
-
-    pub fn recv_arm<R: RecvOperand + ?Sized>(r: &R, enabled: bool) -> RecvArm<'_, R::Item> {
-        RecvArm::new(r.receiver().filter(|_| enabled).map(|r| &*r.chan))
-    }
-
-    pub fn send_arm<S: SendOperand + ?Sized>(s: &S, v: S::Item, enabled: bool) -> SendArm<'_, S::Item> {
-        SendArm::new(s.sender().filter(|_| enabled).map(|s| &*s.chan), v)
-    }
-
-    pub fn done_arm<C: CtxOperand + ?Sized>(c: &C, enabled: bool) -> DoneArm<'_> {
-        DoneArm::new(c.context().filter(|_| enabled))
-    }
-
-    pub fn after_arm(d: impl AfterOperand, enabled: bool) -> AfterArm {
-        AfterArm::new(d.duration().filter(|_| enabled).map(crate::clock::deadline_after))
-    }
-
-    /// The outcome type of each arm kind.
-    pub trait TakeOut {
-        /// What the arm's pattern binds.
-        type Out;
-        /// Takes the outcome of a won arm.
-        fn take_out(&mut self) -> Self::Out;
-    }
-    impl<T> TakeOut for RecvArm<'_, T> {
-        type Out = Result<T, super::RecvError>;
-        fn take_out(&mut self) -> Self::Out {
-            self.take()
-        }
-    }
-    impl<T> TakeOut for SendArm<'_, T> {
-        type Out = Result<(), super::SendError<T>>;
-        fn take_out(&mut self) -> Self::Out {
-            self.take()
-        }
-    }
-    impl TakeOut for DoneArm<'_> {
-        type Out = ();
-        fn take_out(&mut self) {}
-    }
-    impl TakeOut for AfterArm {
-        type Out = ();
-        fn take_out(&mut self) {}
-    }
-
-    pub fn take_if<A: TakeOut>(a: &mut A, won: bool) -> Option<A::Out> {
-        if won { Some(a.take_out()) } else { None }
-    }
-
-    pub fn unwrap<T>(v: Option<T>) -> T {
-        v.expect("tether::select: the winning arm has an outcome")
-    }
-
-    /// Runs a blocking select; `None` = `default`.
-    pub fn select_blocking(arms: &mut [&mut dyn Arm], has_default: bool, biased: bool) -> Option<usize> {
-        match super::select::run_blocking(arms, has_default, biased, None) {
-            super::Outcome::Arm(i) => Some(i),
-            _ => None,
-        }
-    }
-
-    /// The future of an async select; `None` = `default`.
-    pub struct SelectFuture<'a, 'b> {
-        arms: &'a mut [&'b mut (dyn Arm + Send)],
-        has_default: bool,
-        biased: bool,
-        sel: super::SelectState,
-    }
-
-    impl<'a, 'b> SelectFuture<'a, 'b> {
-        pub fn new(arms: &'a mut [&'b mut (dyn Arm + Send)], has_default: bool, biased: bool) -> Self {
-            SelectFuture { arms, has_default, biased, sel: Default::default() }
-        }
-    }
-
-    impl std::future::Future for SelectFuture<'_, '_> {
-        type Output = Option<usize>;
-        fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<usize>> {
-            let this = self.get_mut();
-            this.sel.poll(this.arms, this.has_default, this.biased, cx)
-        }
-    }
-
-    impl Drop for SelectFuture<'_, '_> {
-        fn drop(&mut self) {
-            self.sel.cancel(self.arms);
-        }
-    }
-}
+#[path = "private.rs"]
+pub mod __private;

@@ -1,68 +1,108 @@
-//! The one select engine behind every channel operation and both select
-//! macros. A single `send`/`recv` is a select with one arm.
+//! The one select engine behind both select macros and the run-time
+//! [`Select`](super::Select) builder.
 //!
 //! One attempt runs in three phases:
-//! 1. *Try*: each enabled arm, in random order (or in order when biased),
-//!    tries its operation under its channel's lock. The first success wins.
-//!    This is the fast path and allocates nothing.
-//! 2. *Register*: a fresh claim token ([`Core`]) is made and each arm
-//!    queues a node on its channel, checking readiness under the same
-//!    lock. If an arm turns out ready, the token is aborted and the attempt
-//!    restarts at phase 1 (crossbeam's scheme: the owner never claims two
-//!    tokens at once).
-//! 3. *Wait*: from here on any event that would make an arm ready claims
-//!    the token instead (a sender hands its value into our slot, a
-//!    receiver takes our offered value, close completes us). So if the
-//!    owner then aborts successfully, no arm was ready at the instant of
-//!    the abort: that is how a select with `default` judges readiness at
-//!    one instant, and why it never falls to `default` while an arm stays
-//!    ready. Without `default`, the owner parks (thread) or returns
-//!    `Pending` (task) until a peer claims the token.
+//! 1. *Try*: the arms' lock-free hints say which might be ready; one of
+//!    those is picked uniformly at random and tried under its lock (if the
+//!    hint lied, every arm is tried in random order). This is the whole of
+//!    a select with `default`, and allocates nothing.
+//! 2. *Register*: the select's one claim [`Token`] is armed and every arm
+//!    links a waiter node on its channel, in random order, each checking
+//!    readiness under its channel's lock. An arm found ready aborts the
+//!    token first (so no peer can complete another arm meanwhile) and
+//!    fires at once.
+//! 3. *Wait*: channel peers complete an arm by claiming the token (one
+//!    CAS); `done(ctx)` and `after(d)` arms instead wake the owner, who
+//!    then aborts the token to take them — whoever moves the token first
+//!    decides, so exactly one arm completes. A `Notified` outcome means
+//!    "retry that arm": if a racing peer got there first, the select
+//!    starts over.
 
-use std::task::{Context as TaskCx, Poll};
+use std::marker::PhantomPinned;
+use std::ops::DerefMut;
+use std::task::{Context as TaskCx, Poll, Waker};
 use std::time::Instant;
 
-use super::core::{Chan, Core, Node};
-use super::error::{RecvError, SendError, TryRecvError, TrySendError};
 use crate::clock::{self, TimerId};
 use crate::ctx::{Context, Scope};
-use crate::sync_impl::{Arc, lock};
-use crate::waiter::{self, Wake};
+use crate::sync_impl::Arc;
+use crate::waiter::{Backoff, Outcome, Token, Waited, Wake};
 
-/// The most arms one select can have.
-pub(crate) const MAX_ARMS: usize = 64;
+/// How one arm's registration ended.
+#[doc(hidden)]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reg {
+    /// Linked: the arm waits.
+    Linked,
+    /// The arm was ready: the select's token is aborted and the arm's
+    /// operation is done.
+    Fired,
+    /// A peer claimed the select's token (for an arm registered earlier).
+    Claimed,
+    /// The arm looked ready but was not once the token was aborted (its
+    /// peer gave up meanwhile): start over.
+    Retry,
+}
+
+/// What an arm registers with (opaque outside the crate).
+#[doc(hidden)]
+pub struct Registrar<'t> {
+    pub(crate) token: &'t Token,
+    pub(crate) arm: usize,
+    /// The whole wait happens on this thread: a send arm may let peers take
+    /// its value, a receive arm may be handed one.
+    pub(crate) offer: bool,
+    /// The task to wake (async), or the current thread (`None`).
+    pub(crate) waker: Option<&'t Waker>,
+}
+
+/// A published outcome for one arm (opaque outside the crate).
+#[doc(hidden)]
+pub struct Completion(pub(crate) Outcome);
 
 /// One arm of a select, type-erased so that one engine serves all.
-/// Not a public API: the select macros use it through `__private`.
+/// Not a public API: the select macros and `Select` use it.
 #[doc(hidden)]
 pub trait Arm {
     /// False for a disabled arm (a `None` operand or a false guard).
     fn enabled(&self) -> bool;
-    /// Phase 1: performs the operation if it can complete now.
+    /// Performs the operation if it can complete now.
     fn try_fire(&mut self) -> bool;
-    /// A cheap lock-free hint that `try_fire` might succeed (for spinning).
-    fn maybe_ready(&self) -> bool {
-        false
-    }
-    /// True if the arm can only become ready once it is registered (a
-    /// send on a rendezvous channel: receivers wait for a parked sender),
-    /// so spinning before registering would only wait for a peer that is
-    /// itself spinning.
+    /// A cheap lock-free hint that `try_fire` might succeed.
+    fn maybe_ready(&self) -> bool;
+    /// True if the arm can only become ready once it is registered (a send
+    /// on a rendezvous channel): spinning first would wait for a peer that
+    /// is itself spinning.
     fn needs_registration(&self) -> bool {
         false
     }
-    /// Phase 2: queues on the channel; true if the arm is ready instead
-    /// (nothing was queued). `offer`: the whole wait happens inside this
-    /// call (a blocking caller, or an async select with `default`), so a
-    /// send arm may let peers take its value and a receive arm may be
-    /// handed one directly.
-    fn register(&mut self, core: &Arc<Core>, idx: usize, offer: bool) -> bool;
-    /// Removes the registration; `won`: the token was claimed for this arm,
-    /// so collect the outcome a peer left in the node.
-    fn unregister(&mut self, won: bool);
-    /// An async select is dropped after this arm was completed by a peer
-    /// outside its poll: undo what must not be lost (a received value).
+    /// Registers for the wait (see [`Reg`]).
+    fn register(&mut self, r: &Registrar<'_>) -> Reg;
+    /// Removes the registration (idempotent).
+    fn unregister(&mut self);
+    /// The select's token was completed for this arm: takes in the outcome
+    /// (before `unregister`). True if the arm completed; false if it must
+    /// be retried with `try_fire` (after every arm is unregistered).
+    fn collect(&mut self, c: Completion) -> bool {
+        let _ = c;
+        unreachable!("tether::select: a peer completed an arm that peers cannot complete")
+    }
+    /// An async select is dropped after a peer completed or notified this
+    /// arm: give back what must not be lost (a value, a grant, a wake-up).
     fn abandon(&mut self) {}
+    /// For arms that wake the owner instead of claiming the token (`done`,
+    /// `after`): ready now.
+    fn polled_ready(&self) -> bool {
+        false
+    }
+    /// The instant by which the owner must look at this arm again.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// The async owner's waker changed between polls.
+    fn rewake(&mut self, waker: &Waker) {
+        let _ = waker;
+    }
 }
 
 #[cfg(loom)]
@@ -71,7 +111,7 @@ fn random(_bound: usize) -> usize {
     0
 }
 
-/// Thread-local xorshift for the uniformly random arm order (Go's rule).
+/// Thread-local xorshift for the uniformly random choice (Go's rule).
 #[cfg(not(loom))]
 fn random(bound: usize) -> usize {
     use std::cell::Cell;
@@ -95,406 +135,295 @@ fn random(bound: usize) -> usize {
     })
 }
 
-/// The order in which the arms are tried: a uniformly random permutation
-/// (Fisher–Yates), or source order for a biased select. Built in place in
-/// the caller's buffer (no copy of a 64-byte array per operation).
-fn order(buf: &mut [u8; MAX_ARMS], n: usize, biased: bool) -> &[u8] {
-    assert!(n <= MAX_ARMS, "a select has at most {MAX_ARMS} arms");
-    let idx = &mut buf[..n];
+/// Scratch space for a random order of arm indices: on the stack for the
+/// macros (at most [`MAX_ARMS`]), reused by a [`Select`](super::Select).
+pub(crate) trait OrderBuf {
+    fn slots(&mut self, n: usize) -> &mut [u32];
+}
+
+/// The most arms a select macro accepts.
+pub(crate) const MAX_ARMS: usize = 64;
+
+impl OrderBuf for [u32; MAX_ARMS] {
+    fn slots(&mut self, n: usize) -> &mut [u32] {
+        assert!(n <= MAX_ARMS, "a select macro has at most {MAX_ARMS} arms");
+        &mut self[..n]
+    }
+}
+
+impl OrderBuf for Vec<u32> {
+    fn slots(&mut self, n: usize) -> &mut [u32] {
+        self.resize(n, 0);
+        &mut self[..]
+    }
+}
+
+/// A uniformly random permutation (Fisher–Yates), or source order.
+fn order(buf: &mut impl OrderBuf, n: usize, biased: bool) -> &[u32] {
+    let idx = buf.slots(n);
     for (i, slot) in idx.iter_mut().enumerate() {
-        *slot = i as u8;
+        *slot = i as u32;
     }
     if !biased {
         for i in (1..n).rev() {
-            let j = random(i + 1);
-            idx.swap(i, j);
+            idx.swap(i, random(i + 1));
         }
     }
     idx
 }
 
-fn try_all<A: Arm + ?Sized>(arms: &mut [&mut A], order: &[u8]) -> Option<usize> {
+/// Phase 1. Picks uniformly among the arms whose hint says "ready"
+/// (reservoir sampling: one random draw per ready arm, none per idle one),
+/// tries it; if the hint lied, tries every arm in random order.
+fn try_phase<A: Arm + ?Sized>(
+    arms: &mut [impl DerefMut<Target = A>],
+    biased: bool,
+    buf: &mut impl OrderBuf,
+) -> Option<usize> {
+    if biased {
+        return (0..arms.len()).find(|&i| arms[i].enabled() && arms[i].maybe_ready() && arms[i].try_fire());
+    }
+    let mut pick = None;
+    let mut seen = 0;
+    for (i, a) in arms.iter().enumerate() {
+        if a.enabled() && a.maybe_ready() {
+            seen += 1;
+            if random(seen) == 0 {
+                pick = Some(i);
+            }
+        }
+    }
+    let i = pick?;
+    if arms[i].try_fire() {
+        return Some(i);
+    }
+    let n = arms.len();
+    let order = order(buf, n, false);
     order.iter().map(|&i| i as usize).find(|&i| arms[i].enabled() && arms[i].try_fire())
 }
 
-/// Registers every enabled arm; true if one was ready (registration stops).
-fn register_all<A: Arm + ?Sized>(arms: &mut [&mut A], order: &[u8], core: &Arc<Core>, offer: bool) -> bool {
-    for i in order.iter().map(|&i| i as usize) {
-        if arms[i].enabled() && arms[i].register(core, i, offer) {
-            return true;
-        }
-    }
-    false
-}
-
-fn unregister_all<A: Arm + ?Sized>(arms: &mut [&mut A], winner: Option<usize>) {
-    for (i, arm) in arms.iter_mut().enumerate() {
-        arm.unregister(winner == Some(i));
+fn unregister_all<A: Arm + ?Sized>(arms: &mut [impl DerefMut<Target = A>]) {
+    for a in arms.iter_mut() {
+        a.unregister();
     }
 }
 
-/// Waits until a peer completes `core` (true) or the deadline passes.
-/// Spins, then yields the core for a while, then parks: on a busy 2-core
-/// machine a yield lets the peer run here and hand over in well under a
-/// microsecond, while a park/unpark round trip costs several.
-fn wait_blocking(core: &Core, deadline: Option<Instant>) -> bool {
-    for round in 0..6 {
-        if core.done_arm().is_some() {
-            return true;
+/// Phase 2: registers every enabled arm in random order; stops early at
+/// the first that is not simply linked.
+fn register_all<A: Arm + ?Sized>(
+    arms: &mut [impl DerefMut<Target = A>],
+    token: &Token,
+    offer: bool,
+    waker: Option<&Waker>,
+    buf: &mut impl OrderBuf,
+) -> Option<(usize, Reg)> {
+    let n = arms.len();
+    for &i in order(buf, n, false) {
+        let i = i as usize;
+        if !arms[i].enabled() {
+            continue;
         }
-        waiter::spin(round);
+        match arms[i].register(&Registrar { token, arm: i, offer, waker }) {
+            Reg::Linked => {}
+            r => return Some((i, r)),
+        }
     }
-    for _ in 0..YIELDS_BEFORE_PARK {
-        if core.done_arm().is_some() {
-            return true;
-        }
-        crate::sync_impl::thread::yield_now();
-    }
-    core.set_parked();
-    let done = loop {
-        if core.done_arm().is_some() {
-            break true;
-        }
-        match deadline {
-            None => crate::clock::park(),
-            Some(at) => {
-                if crate::clock::now() >= at {
-                    break core.done_arm().is_some();
-                }
-                crate::clock::park_until(at);
-            }
-        }
+    None
+}
+
+fn first_polled_ready<A: Arm + ?Sized>(arms: &[impl DerefMut<Target = A>]) -> Option<usize> {
+    arms.iter().position(|a| a.enabled() && a.polled_ready())
+}
+
+/// A peer completed or notified arm `o`'s operation: collect it and clean
+/// up; the winning arm, or `None` to start over.
+fn finish<A: Arm + ?Sized>(arms: &mut [impl DerefMut<Target = A>], o: Outcome) -> Option<usize> {
+    let w = match o {
+        Outcome::Done(w) | Outcome::Notified(w) => w,
     };
-    core.clear_parked();
-    done
+    let done = arms[w].collect(Completion(o));
+    unregister_all(arms);
+    (done || arms[w].try_fire()).then_some(w)
 }
-
-/// Yields before a blocked operation parks its thread.
-const YIELDS_BEFORE_PARK: u32 = if cfg!(loom) { 1 } else { 16 };
-
-/// Spin rounds (see `waiter::spin`) before a blocking select registers.
-const SPIN_BEFORE_PARK: u32 = 7;
 
 /// How a blocking select ended.
-pub(crate) enum Outcome {
+pub(crate) enum Ended {
     Arm(usize),
     Default,
     Timeout,
 }
 
-/// Runs a select on the current thread (parks it).
-pub(crate) fn run_blocking(
-    arms: &mut [&mut dyn Arm],
+/// Runs a select on the current thread (parks it). `deadline`: give up
+/// then (for the `*_timeout_blocking` operations).
+pub(crate) fn run_blocking<A: Arm + ?Sized>(
+    arms: &mut [impl DerefMut<Target = A>],
     has_default: bool,
     biased: bool,
     deadline: Option<Instant>,
-) -> Outcome {
-    let mut buf = [0u8; MAX_ARMS];
+    buf: &mut impl OrderBuf,
+) -> Ended {
+    let token = Token::new();
+    let wake_at = arms.iter().filter(|a| a.enabled()).filter_map(|a| a.deadline()).chain(deadline).min();
     loop {
-        let order = order(&mut buf, arms.len(), biased);
-        if let Some(i) = try_all(arms, order) {
-            return Outcome::Arm(i);
+        if let Some(i) = try_phase(arms, biased, buf) {
+            return Ended::Arm(i);
         }
-        if !has_default && !arms.iter().any(|a| a.enabled() && a.needs_registration()) {
-            // A peer on the other core usually makes an arm ready within
-            // a few hundred nanoseconds; registering and parking cost
-            // microseconds. Spin on the lock-free hints first.
-            for round in 0..SPIN_BEFORE_PARK {
-                waiter::spin(round);
-                if order.iter().any(|&i| arms[i as usize].enabled() && arms[i as usize].maybe_ready())
-                    && let Some(i) = try_all(arms, order)
+        if has_default {
+            return Ended::Default;
+        }
+        if !arms.iter().any(|a| a.enabled() && a.needs_registration()) {
+            let mut backoff = Backoff::new();
+            for _ in 0..SPIN_BEFORE_REGISTERING {
+                backoff.snooze();
+                if arms.iter().any(|a| a.enabled() && a.maybe_ready())
+                    && let Some(i) = try_phase(arms, biased, buf)
                 {
-                    return Outcome::Arm(i);
+                    return Ended::Arm(i);
                 }
             }
         }
-        let core = Core::new(Wake::current_thread());
-        let saw_ready = register_all(arms, order, &core, true);
-        if saw_ready || has_default {
-            if core.try_abort() {
-                unregister_all(arms, None);
-                if saw_ready {
-                    continue;
-                }
-                return Outcome::Default;
+        token.arm_thread();
+        let o = match register_all(arms, &token, true, None, buf) {
+            Some((i, Reg::Fired)) => {
+                unregister_all(arms);
+                return Ended::Arm(i);
             }
-        } else if !wait_blocking(&core, deadline) && core.try_abort() {
-            unregister_all(arms, None);
-            return Outcome::Timeout;
+            Some((_, Reg::Retry)) => {
+                unregister_all(arms);
+                continue;
+            }
+            Some((_, _)) => token.wait_outcome(),
+            None => match token.wait_blocking(wake_at, || first_polled_ready(arms).is_some()) {
+                Waited::Outcome(o) => o,
+                Waited::Ready | Waited::Timeout => {
+                    if !token.try_abort() {
+                        token.wait_outcome()
+                    } else {
+                        unregister_all(arms);
+                        if let Some(i) = first_polled_ready(arms) {
+                            return Ended::Arm(i);
+                        }
+                        if deadline.is_some_and(|d| clock::now() >= d) {
+                            return Ended::Timeout;
+                        }
+                        continue;
+                    }
+                }
+            },
+        };
+        if let Some(w) = finish(arms, o) {
+            return Ended::Arm(w);
         }
-        let w = core.wait_done();
-        unregister_all(arms, Some(w));
-        return Outcome::Arm(w);
     }
 }
 
-/// The state of an async select between polls.
+/// Spin rounds (see [`Backoff`]) before a blocking select registers.
+const SPIN_BEFORE_REGISTERING: u32 = 7;
+
+/// The state of an async select between polls. Its token is pointed at by
+/// the arms' waiter nodes, so it must not move while registered: the
+/// future that holds it is `!Unpin`.
 #[doc(hidden)]
-#[derive(Default)]
 pub struct SelectState {
-    core: Option<Arc<Core>>,
+    token: Token,
+    registered: bool,
+    _pinned: PhantomPinned,
+}
+
+impl Default for SelectState {
+    fn default() -> Self {
+        SelectState { token: Token::new(), registered: false, _pinned: PhantomPinned }
+    }
 }
 
 impl SelectState {
     /// Polls the select. `Ready(None)` means `default`.
+    ///
+    /// The caller must not move `self` between a `Pending` return and the
+    /// next poll or [`cancel`](SelectState::cancel) (it is pinned).
     pub(crate) fn poll<A: Arm + ?Sized>(
         &mut self,
-        arms: &mut [&mut A],
+        arms: &mut [impl DerefMut<Target = A>],
         has_default: bool,
         biased: bool,
         cx: &mut TaskCx<'_>,
+        buf: &mut impl OrderBuf,
     ) -> Poll<Option<usize>> {
-        if let Some(core) = self.core.take() {
-            if core.done_arm().is_none() && !core.was_notified() {
-                core.set_waker(cx.waker());
-                if core.done_arm().is_none() && !core.was_notified() {
-                    self.core = Some(core);
-                    return Poll::Pending;
-                }
-            }
-            // Completed, or notified that a send arm can now proceed: a
-            // notified owner retries from scratch inside this poll.
-            if core.try_abort() {
-                unregister_all(arms, None);
-            } else {
-                let w = core.wait_done();
-                unregister_all(arms, Some(w));
+        if self.registered {
+            let o = match self.token.poll(cx.waker()) {
+                Some(o) => o,
+                None => match first_polled_ready(arms) {
+                    Some(i) if self.token.try_abort() => {
+                        self.registered = false;
+                        unregister_all(arms);
+                        return Poll::Ready(Some(i));
+                    }
+                    Some(_) => self.token.wait_outcome(),
+                    None => {
+                        for a in arms.iter_mut().filter(|a| a.enabled()) {
+                            a.rewake(cx.waker());
+                        }
+                        return Poll::Pending;
+                    }
+                },
+            };
+            self.registered = false;
+            if let Some(w) = finish(arms, o) {
                 return Poll::Ready(Some(w));
             }
         }
-        let mut buf = [0u8; MAX_ARMS];
         loop {
-            let order = order(&mut buf, arms.len(), biased);
-            if let Some(i) = try_all(arms, order) {
+            if let Some(i) = try_phase(arms, biased, buf) {
                 return Poll::Ready(Some(i));
             }
-            let core = Core::new(Wake::Task(cx.waker().clone()));
-            // With `default`, the whole attempt happens inside this poll,
-            // so send arms may offer their values like blocking senders.
-            let saw_ready = register_all(arms, order, &core, has_default);
-            if saw_ready || has_default {
-                if core.try_abort() {
-                    unregister_all(arms, None);
-                    if saw_ready {
-                        continue;
-                    }
-                    return Poll::Ready(None);
+            if has_default {
+                return Poll::Ready(None);
+            }
+            self.token.arm_task(cx.waker());
+            let o = match register_all(arms, &self.token, false, Some(cx.waker()), buf) {
+                None => {
+                    self.registered = true;
+                    return Poll::Pending;
                 }
-                let w = core.wait_done();
-                unregister_all(arms, Some(w));
+                Some((i, Reg::Fired)) => {
+                    unregister_all(arms);
+                    return Poll::Ready(Some(i));
+                }
+                Some((_, Reg::Retry)) => {
+                    unregister_all(arms);
+                    continue;
+                }
+                Some((_, _)) => self.token.wait_outcome(),
+            };
+            if let Some(w) = finish(arms, o) {
                 return Poll::Ready(Some(w));
             }
-            self.core = Some(core);
-            return Poll::Pending;
         }
     }
 
     /// Cancels a pending select (its future is dropped): either no arm
-    /// completed (then nothing happened), or a peer completed a receive
-    /// arm outside our poll, and that value is put back into the channel.
-    pub(crate) fn cancel<A: Arm + ?Sized>(&mut self, arms: &mut [&mut A]) {
-        if let Some(core) = self.core.take() {
-            if core.try_abort() {
-                unregister_all(arms, None);
-            } else {
-                let w = core.wait_done();
-                unregister_all(arms, Some(w));
-                arms[w].abandon();
-            }
+    /// completed (then nothing happened), or a peer completed or notified
+    /// one, and what it gave is passed on.
+    pub(crate) fn cancel<A: Arm + ?Sized>(&mut self, arms: &mut [impl DerefMut<Target = A>]) {
+        if !std::mem::take(&mut self.registered) {
+            return;
         }
-    }
-
-    pub(crate) fn is_pending(&self) -> bool {
-        self.core.is_some()
-    }
-}
-
-/// A receive arm (also the whole of `recv`).
-#[doc(hidden)]
-pub struct RecvArm<'a, T> {
-    chan: Option<&'a Chan<T>>,
-    pub(crate) slot: RecvSlot<T>,
-}
-
-/// The parts of a receive arm that outlive one borrow of the channel.
-pub(crate) struct RecvSlot<T> {
-    node: Option<Arc<Node<T>>>,
-    id: u64,
-    pub(crate) result: Option<Result<T, RecvError>>,
-}
-
-impl<T> Default for RecvSlot<T> {
-    fn default() -> Self {
-        RecvSlot { node: None, id: 0, result: None }
-    }
-}
-
-impl<'a, T> RecvArm<'a, T> {
-    pub(crate) fn new(chan: Option<&'a Chan<T>>) -> Self {
-        RecvArm { chan, slot: RecvSlot::default() }
-    }
-
-    pub(crate) fn with_slot(chan: &'a Chan<T>, slot: RecvSlot<T>) -> Self {
-        RecvArm { chan: Some(chan), slot }
-    }
-
-    pub(crate) fn chan(&self) -> Option<&'a Chan<T>> {
-        self.chan
-    }
-
-    /// The outcome, once the arm won.
-    pub fn take(&mut self) -> Result<T, RecvError> {
-        self.slot.result.take().expect("tether: a select arm's result was taken twice")
-    }
-}
-
-impl<T> Arm for RecvArm<'_, T> {
-    fn enabled(&self) -> bool {
-        self.chan.is_some()
-    }
-
-    fn try_fire(&mut self) -> bool {
-        let Some(chan) = self.chan else { return false };
-        match chan.try_recv() {
-            Ok(v) => self.slot.result = Some(Ok(v)),
-            Err(TryRecvError::Closed) => self.slot.result = Some(Err(RecvError::Closed)),
-            Err(TryRecvError::Empty) => return false,
+        if self.token.try_abort() {
+            unregister_all(arms);
+            return;
         }
-        true
-    }
-
-    fn maybe_ready(&self) -> bool {
-        self.chan.is_some_and(|c| c.recv_maybe_ready())
-    }
-
-    fn register(&mut self, core: &Arc<Core>, idx: usize, offer: bool) -> bool {
-        let Some(chan) = self.chan else { return false };
-        // A parked async receive takes buffered values only in its own
-        // poll; on a rendezvous channel it must accept a hand-off (an async
-        // sender commits only in its poll, so one side has to).
-        let node = Node::receiver(core, idx, offer || chan.cap == 0);
-        match chan.register_recv(&node) {
-            Some(id) => {
-                self.slot.node = Some(node);
-                self.slot.id = id;
-                false
-            }
-            None => true,
-        }
-    }
-
-    fn unregister(&mut self, won: bool) {
-        let (Some(chan), Some(node)) = (self.chan, self.slot.node.take()) else { return };
-        if won {
-            let v = lock(&node.slot).take();
-            self.slot.result = Some(v.ok_or(RecvError::Closed));
-        } else {
-            chan.remove_recv(self.slot.id, node.core.was_notified());
-        }
-    }
-
-    fn abandon(&mut self) {
-        if let (Some(chan), Some(Ok(v))) = (self.chan, self.slot.result.take()) {
-            chan.redeliver(v);
-        }
+        let o = self.token.wait_outcome();
+        let w = match o {
+            Outcome::Done(w) | Outcome::Notified(w) => w,
+        };
+        arms[w].collect(Completion(o));
+        unregister_all(arms);
+        arms[w].abandon();
     }
 }
 
-/// A send arm (also the whole of `send`).
-#[doc(hidden)]
-pub struct SendArm<'a, T> {
-    chan: Option<&'a Chan<T>>,
-    value: Option<T>,
-    node: Option<Arc<Node<T>>>,
-    id: u64,
-    result: Option<Result<(), SendError<T>>>,
-}
-
-impl<'a, T> SendArm<'a, T> {
-    pub(crate) fn new(chan: Option<&'a Chan<T>>, value: T) -> Self {
-        SendArm { chan, value: Some(value), node: None, id: 0, result: None }
-    }
-
-    /// The outcome, once the arm won.
-    pub fn take(&mut self) -> Result<(), SendError<T>> {
-        self.result.take().expect("tether: a select arm's result was taken twice")
-    }
-
-    /// The value, if it was not sent (for timeouts).
-    pub(crate) fn take_value(&mut self) -> Option<T> {
-        self.value.take()
-    }
-}
-
-impl<T> Arm for SendArm<'_, T> {
-    fn enabled(&self) -> bool {
-        self.chan.is_some() && self.value.is_some()
-    }
-
-    fn try_fire(&mut self) -> bool {
-        let (Some(chan), Some(v)) = (self.chan, self.value.take()) else { return false };
-        match chan.try_send(v) {
-            Ok(()) => self.result = Some(Ok(())),
-            Err(TrySendError::Closed(v)) => self.result = Some(Err(SendError(v))),
-            Err(TrySendError::Full(v)) => {
-                self.value = Some(v);
-                return false;
-            }
-        }
-        true
-    }
-
-    fn maybe_ready(&self) -> bool {
-        self.chan.is_some_and(|c| c.send_maybe_ready())
-    }
-
-    fn needs_registration(&self) -> bool {
-        self.chan.is_some_and(|c| c.cap == 0)
-    }
-
-    fn register(&mut self, core: &Arc<Core>, idx: usize, offer: bool) -> bool {
-        let Some(chan) = self.chan else { return false };
-        let node = Node::new(core, idx, if offer { self.value.take() } else { None });
-        match chan.register_send(&node) {
-            Some(id) => {
-                self.node = Some(node);
-                self.id = id;
-                false
-            }
-            None => {
-                if offer {
-                    self.value = lock(&node.slot).take();
-                }
-                true
-            }
-        }
-    }
-
-    fn unregister(&mut self, won: bool) {
-        let (Some(chan), Some(node)) = (self.chan, self.node.take()) else { return };
-        if node.offers {
-            let v = lock(&node.slot).take();
-            if won {
-                // Taken by a receiver: sent. Still there: closed.
-                self.result = Some(match v {
-                    None => Ok(()),
-                    Some(v) => Err(SendError(v)),
-                });
-            } else {
-                self.value = v;
-                chan.remove_send(self.id, false);
-            }
-        } else if won {
-            // A non-offering sender is only ever claimed by close.
-            let v = self.value.take().expect("the value stays in the future");
-            self.result = Some(Err(SendError(v)));
-        } else {
-            chan.remove_send(self.id, node.core.was_notified());
-        }
-    }
-}
-
-/// A `done(ctx)` arm: ready once the context is done.
+/// A `done(ctx)` arm: ready once the context is done. It does not claim
+/// the select's token: the context wakes the owner, who then takes it.
 #[doc(hidden)]
 pub struct DoneArm<'a> {
     scope: Option<&'a Arc<Scope>>,
@@ -507,53 +436,52 @@ impl<'a> DoneArm<'a> {
     }
 }
 
-/// A callback that claims `core` for `idx` and wakes its owner.
-fn claimer(core: &Arc<Core>, idx: usize) -> Wake {
-    let core = core.clone();
-    let f = move || {
-        if core.try_claim(idx) {
-            core.finish(idx);
-            core.wake();
-        }
-    };
-    #[cfg(not(loom))]
-    {
-        Wake::Call(Arc::new(f))
-    }
-    #[cfg(loom)]
-    {
-        let f: std::sync::Arc<dyn Fn() + Send + Sync> = std::sync::Arc::new(f);
-        Wake::Call(Arc::from_std(f))
-    }
-}
-
 impl Arm for DoneArm<'_> {
     fn enabled(&self) -> bool {
         self.scope.is_some()
     }
 
     fn try_fire(&mut self) -> bool {
-        self.scope.is_some_and(|s| s.is_done())
+        self.polled_ready()
     }
 
     fn maybe_ready(&self) -> bool {
-        self.scope.is_some_and(|s| s.is_done())
+        self.polled_ready()
     }
 
-    fn register(&mut self, core: &Arc<Core>, idx: usize, _offer: bool) -> bool {
-        let Some(scope) = self.scope else { return false };
-        match scope.register(claimer(core, idx)) {
+    fn register(&mut self, r: &Registrar<'_>) -> Reg {
+        let Some(scope) = self.scope else { return Reg::Linked };
+        let wake = match r.waker {
+            Some(w) => Wake::Task(w.clone()),
+            None => Wake::current_thread(),
+        };
+        match scope.register(wake) {
             Some(key) => {
                 self.key = Some(key);
-                false
+                Reg::Linked
             }
-            None => true,
+            None if r.token.try_abort() => Reg::Fired,
+            None => Reg::Claimed,
         }
     }
 
-    fn unregister(&mut self, _won: bool) {
+    fn unregister(&mut self) {
         if let (Some(scope), Some(key)) = (self.scope, self.key.take()) {
             scope.unregister(key);
+        }
+    }
+
+    fn polled_ready(&self) -> bool {
+        self.scope.is_some_and(|s| s.is_done())
+    }
+
+    fn rewake(&mut self, waker: &Waker) {
+        if let Some(scope) = self.scope
+            && !scope.register_task(&mut self.key, waker)
+        {
+            // Done meanwhile: the cancel woke the previous waker, which may
+            // belong to another task now. Poll again.
+            waker.wake_by_ref();
         }
     }
 }
@@ -563,12 +491,18 @@ impl Arm for DoneArm<'_> {
 #[doc(hidden)]
 pub struct AfterArm {
     deadline: Option<Instant>,
-    timer: Option<TimerId>,
+    /// Async selects: the timer that wakes the task, and that task.
+    timer: Option<(TimerId, Waker)>,
 }
 
 impl AfterArm {
     pub(crate) fn new(deadline: Option<Instant>) -> Self {
         AfterArm { deadline, timer: None }
+    }
+
+    fn set_timer(&mut self, at: Instant, waker: &Waker) {
+        let w = waker.clone();
+        self.timer = Some((clock::add_timer(at, move || w.wake()), waker.clone()));
     }
 }
 
@@ -578,22 +512,44 @@ impl Arm for AfterArm {
     }
 
     fn try_fire(&mut self) -> bool {
+        self.polled_ready()
+    }
+
+    fn maybe_ready(&self) -> bool {
+        self.polled_ready()
+    }
+
+    fn register(&mut self, r: &Registrar<'_>) -> Reg {
+        let Some(at) = self.deadline else { return Reg::Linked };
+        if clock::now() >= at {
+            return if r.token.try_abort() { Reg::Fired } else { Reg::Claimed };
+        }
+        if let Some(w) = r.waker {
+            self.set_timer(at, w);
+        }
+        Reg::Linked
+    }
+
+    fn unregister(&mut self) {
+        if let Some((id, _)) = self.timer.take() {
+            clock::cancel_timer(id);
+        }
+    }
+
+    fn polled_ready(&self) -> bool {
         self.deadline.is_some_and(|d| clock::now() >= d)
     }
 
-    fn register(&mut self, core: &Arc<Core>, idx: usize, _offer: bool) -> bool {
-        let Some(at) = self.deadline else { return false };
-        if clock::now() >= at {
-            return true;
-        }
-        let core = core.clone();
-        self.timer = Some(clock::add_timer(at, move || claimer(&core, idx).wake()));
-        false
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
-    fn unregister(&mut self, _won: bool) {
-        if let Some(id) = self.timer.take() {
-            clock::cancel_timer(id);
+    fn rewake(&mut self, waker: &Waker) {
+        if let (Some(at), Some((_, w))) = (self.deadline, &self.timer)
+            && !w.will_wake(waker)
+        {
+            self.unregister();
+            self.set_timer(at, waker);
         }
     }
 }

@@ -217,7 +217,7 @@ impl Scope {
     }
 
     /// Registers or refreshes a task waiter; false if already done.
-    pub(super) fn register_task(&self, key: &mut Option<usize>, waker: &std::task::Waker) -> bool {
+    pub(crate) fn register_task(&self, key: &mut Option<usize>, waker: &std::task::Waker) -> bool {
         let mut g = lock(&self.inner);
         if self.state.load(Relaxed) != LIVE {
             return false;

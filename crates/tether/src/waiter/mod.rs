@@ -1,15 +1,30 @@
-//! The one waiting mechanism shared by every primitive: a [`Wake`] target
-//! is either a parked OS thread or an async task (or a callback, which
-//! `select` uses to claim its token before waking). A [`WaitList`] holds
-//! the targets waiting on one piece of state; it lives under the owner's
-//! lock, and is drained and woken *after* that lock is released.
+//! How tether waits: one mechanism for threads and tasks.
+//!
+//! - [`Wake`]: whom to wake — a parked OS thread or an async task.
+//! - [`List`] (`list.rs`): the crate's intrusive waiter list. A parked
+//!   operation's node is linked into the list of the primitive it waits on
+//!   and unlinked in O(1); waiting allocates nothing.
+//! - [`Token`] (`token.rs`): the claim token of one parked operation (or of
+//!   one whole `select`): peers complete it exactly once with a CAS, and
+//!   its owner spins, then parks (thread) or returns `Pending` (task).
+//! - [`Backoff`]: the spin → yield schedule every busy-wait follows.
+//! - [`WaitList`]: a keyed set of wake targets for state that is waited on
+//!   by "everyone, then wake all" (group and context internals).
+//!
+//! Every primitive takes its waiters out under its own lock and wakes them
+//! *after* releasing it.
 
 use std::task::Waker;
 use std::time::Instant;
 
 use crate::slab::Slab;
-use crate::sync_impl::Arc;
 use crate::sync_impl::thread::{self, Thread};
+
+mod list;
+mod token;
+
+pub(crate) use list::{Linked, Links, List};
+pub(crate) use token::{Outcome, Token, Waited};
 
 /// Whom to wake when the awaited state changes.
 pub(crate) enum Wake {
@@ -17,8 +32,6 @@ pub(crate) enum Wake {
     Thread(Thread),
     /// An async task.
     Task(Waker),
-    /// Anything else (select arms, after-func launchers).
-    Call(Arc<dyn Fn() + Send + Sync>),
 }
 
 impl Wake {
@@ -31,7 +44,6 @@ impl Wake {
         match self {
             Wake::Thread(t) => t.unpark(),
             Wake::Task(w) => w.wake(),
-            Wake::Call(f) => f(),
         }
     }
 
@@ -39,7 +51,6 @@ impl Wake {
         match self {
             Wake::Thread(t) => t.unpark(),
             Wake::Task(w) => w.wake_by_ref(),
-            Wake::Call(f) => f(),
         }
     }
 
@@ -57,7 +68,6 @@ impl std::fmt::Debug for Wake {
         match self {
             Wake::Thread(t) => write!(f, "Wake::Thread({:?})", t.id()),
             Wake::Task(_) => f.write_str("Wake::Task"),
-            Wake::Call(_) => f.write_str("Wake::Call"),
         }
     }
 }
@@ -147,6 +157,48 @@ pub(crate) fn block_until(mut ready: impl FnMut() -> bool, deadline: Option<Inst
 pub(crate) const SPIN_ROUNDS: u32 = 10;
 #[cfg(loom)]
 pub(crate) const SPIN_ROUNDS: u32 = 0;
+
+/// The spin → yield schedule of a busy-wait: exponentially longer busy
+/// loops for the first rounds (a peer on the other core usually answers
+/// within a few hundred nanoseconds, far below a park/unpark round trip),
+/// then yields (so a peer preempted on this core can run).
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    round: u32,
+}
+
+impl Backoff {
+    /// Rounds that busy-wait (2^round pause instructions each).
+    const SPIN_ROUNDS: u32 = 6;
+    /// Rounds after which a waiter should stop waiting actively and park.
+    #[cfg(not(loom))]
+    const ACTIVE_ROUNDS: u32 = 10;
+    #[cfg(loom)]
+    const ACTIVE_ROUNDS: u32 = 1;
+
+    pub(crate) const fn new() -> Backoff {
+        Backoff { round: 0 }
+    }
+
+    /// Waits one round.
+    #[inline]
+    pub(crate) fn snooze(&mut self) {
+        if cfg!(loom) || self.round > Self::SPIN_ROUNDS {
+            crate::sync_impl::thread::yield_now();
+        } else {
+            for _ in 0..(1u32 << self.round) {
+                std::hint::spin_loop();
+            }
+        }
+        self.round = self.round.saturating_add(1);
+    }
+
+    /// True once waiting actively is no longer worth it.
+    #[inline]
+    pub(crate) fn is_completed(&self) -> bool {
+        self.round >= Self::ACTIVE_ROUNDS
+    }
+}
 
 /// One step of spin back-off: busy-wait for short rounds, yield for long.
 #[inline]

@@ -1,0 +1,717 @@
+//! The two channel operations, each usable alone (`send`, `recv` and their
+//! blocking forms drive them directly, with the node's own token) or as
+//! one arm of a `select` (driven by `select.rs`, with the select's token).
+//!
+//! An operation's life: *start* (under one lock: complete now, or link a
+//! waiter node), *wait* (spin/park, or `Pending`), then *collect* the
+//! token's outcome: `Done` (a peer completed it) or `Notified` (retry it).
+//! Dropped while waiting, it *cancels*: either nobody claimed it (unlink,
+//! nothing happened), or a peer did, and what the peer gave is passed on
+//! ([`abandon`](RecvArm::abandon)).
+
+use std::ptr::{self, NonNull};
+use std::task::{Context as TaskCx, Poll, Waker};
+use std::time::Instant;
+
+use super::core::{Chan, Wakes};
+use super::error::{RecvError, SendError, TryRecvError, TrySendError};
+use super::select::{Arm, Completion, Reg, Registrar};
+use super::waiter::{Role, Waiter};
+use crate::waiter::{Backoff, Outcome, Token, Waited};
+
+/// Who waits on a node's own token.
+#[derive(Clone, Copy)]
+pub(crate) enum Owner<'w> {
+    Thread,
+    Task(&'w Waker),
+}
+
+impl Owner<'_> {
+    fn arm(self, token: &Token) {
+        match self {
+            Owner::Thread => token.arm_thread(),
+            Owner::Task(w) => token.arm_task(w),
+        }
+    }
+}
+
+/// Spin rounds before a blocking operation links itself and parks: a peer
+/// on the other core usually arrives within a few hundred nanoseconds,
+/// while registering and parking cost microseconds.
+const SPIN_BEFORE_LINKING: u32 = 7;
+
+/// Spins (on the channel's lock-free hint) while it is worth it; true if
+/// the hint says the operation might now complete.
+fn spin_on(hint: impl Fn() -> bool) -> bool {
+    let mut backoff = Backoff::new();
+    for _ in 0..SPIN_BEFORE_LINKING {
+        if hint() {
+            return true;
+        }
+        backoff.snooze();
+    }
+    hint()
+}
+
+// ---------------------------------------------------------------------------
+// Receive
+
+/// The parts of a receive that persist between polls (kept by the
+/// `Receiver`'s `Stream` implementation between `poll_next` calls).
+pub(crate) struct RecvState<T> {
+    node: Option<NonNull<Waiter<T>>>,
+    /// The node is linked, or was completed by a peer and not collected.
+    registered: bool,
+    /// The last outcome was `Notified` and has not been acted on.
+    notified: bool,
+}
+
+impl<T> Default for RecvState<T> {
+    fn default() -> Self {
+        RecvState { node: None, registered: false, notified: false }
+    }
+}
+
+// SAFETY: the node is this operation's own (taken from its channel's pool)
+// and is touched only under the channel lock or per the token protocol;
+// moving the operation to another thread moves that ownership, and a value
+// of `T` in the node's slot moves with it, hence `T: Send`.
+unsafe impl<T: Send> Send for RecvState<T> {}
+
+/// A receive, alone or as a select arm.
+#[doc(hidden)]
+pub struct RecvArm<'a, T> {
+    chan: Option<&'a Chan<T>>,
+    pub(crate) st: RecvState<T>,
+    result: Option<Result<T, RecvError>>,
+}
+
+impl<'a, T> RecvArm<'a, T> {
+    pub(crate) fn new(chan: Option<&'a Chan<T>>) -> Self {
+        RecvArm { chan, st: RecvState::default(), result: None }
+    }
+
+    pub(crate) fn with_state(chan: &'a Chan<T>, st: RecvState<T>) -> Self {
+        RecvArm { chan: Some(chan), st, result: None }
+    }
+
+    pub(crate) fn chan(&self) -> Option<&'a Chan<T>> {
+        self.chan
+    }
+
+    /// The outcome, once the operation completed.
+    pub fn take(&mut self) -> Result<T, RecvError> {
+        self.result.take().expect("tether: a select arm's result was taken twice")
+    }
+
+    fn own_token(&self) -> &Token {
+        let node = self.st.node.expect("a registered receive has a node");
+        // SAFETY: the node is ours and stays allocated until we give it back.
+        unsafe { &*ptr::from_ref(node.as_ref().own_token()) }
+    }
+
+    /// Under one lock: receives now if it can, else links the node.
+    /// `ext`: the select's token (`None`: a single operation, on the node's
+    /// own token armed for `owner`). `front`: keep the first place (a
+    /// notified waiter that lost the value to a racing peer).
+    fn start(&mut self, ext: Option<&Token>, arm: usize, owner: Owner<'_>, accept: bool, front: bool) -> Reg {
+        let chan = self.chan.expect("an enabled receive has a channel");
+        let me: *const Token = ext.map_or(ptr::null(), ptr::from_ref);
+        let mut wakes = Wakes::default();
+        let mut g = chan.lock();
+        let ready = ext.is_none() || g.recv_ready(me);
+        if ready {
+            if let Some(t) = ext
+                && !t.try_abort()
+            {
+                return Reg::Claimed; // a peer completed another arm first
+            }
+            if let Some(r) = g.recv_now(chan.cap, me, &mut wakes) {
+                drop(g);
+                wakes.wake();
+                self.result = Some(r.map_err(|()| RecvError::Closed));
+                return Reg::Fired;
+            }
+            if ext.is_some() {
+                // The sender that looked ready was a select giving up.
+                return Reg::Retry;
+            }
+        } else if ext.is_some_and(|t| !t.is_waiting()) {
+            return Reg::Claimed;
+        }
+        let node = *self.st.node.get_or_insert_with(|| {
+            // SAFETY: we hold the channel lock.
+            unsafe { chan.pool.take() }
+        });
+        // SAFETY: the node is ours and unlinked; we hold the lock.
+        unsafe {
+            let n = node.as_ref();
+            let token: *const Token = match ext {
+                Some(t) => t,
+                None => {
+                    owner.arm(n.own_token());
+                    n.own_token()
+                }
+            };
+            n.meta_mut(|m| {
+                m.token = token;
+                m.arm = arm;
+                m.role = Role::Recv { accept: accept || chan.cap == 0 };
+                m.granted = false;
+            });
+            g.link_recv(node, front);
+        }
+        if chan.cap == 0 {
+            // A parked async sender can hand over now, in its own poll.
+            g.notify_async_sender(me, &mut wakes);
+        }
+        drop(g);
+        wakes.wake();
+        self.st.registered = true;
+        Reg::Linked
+    }
+
+    /// Takes in a published outcome; true if the receive completed.
+    fn collect_outcome(&mut self, o: Outcome) -> bool {
+        self.st.registered = false;
+        match o {
+            Outcome::Done(_) => {
+                let node = self.st.node.expect("a completed receive has a node");
+                // SAFETY: `Done` was published to us: the slot is ours.
+                let v = unsafe { node.as_ref().slot(|s| s.take()) };
+                self.result = Some(Ok(v.expect("a completed receive holds its value")));
+                true
+            }
+            Outcome::Notified(_) => {
+                self.st.notified = true;
+                false
+            }
+        }
+    }
+
+    /// Unlinks the node (if a peer has not) and gives it back.
+    fn unregister(&mut self) {
+        self.st.registered = false;
+        if let (Some(chan), Some(node)) = (self.chan, self.st.node.take()) {
+            // SAFETY: the node is this channel's; afterwards no peer can
+            // reach it, and its slot is empty (a completed value was
+            // collected first).
+            unsafe {
+                chan.lock().unlink(node);
+                chan.pool.give(node);
+            }
+        }
+    }
+
+    /// Gives back a node that no list holds (after an outcome or a fire).
+    fn release(&mut self) {
+        if let (Some(chan), Some(node)) = (self.chan, self.st.node.take()) {
+            // SAFETY: unlinked, no peer holds it, its slot is empty.
+            unsafe { chan.pool.give(node) };
+        }
+    }
+
+    /// A peer completed or notified this receive, but its future is being
+    /// dropped: a value goes back into the channel, a notification on.
+    pub(crate) fn abandon(&mut self) {
+        let Some(chan) = self.chan else { return };
+        if let Some(Ok(v)) = self.result.take() {
+            chan.redeliver(v);
+        } else if std::mem::take(&mut self.st.notified) {
+            chan.with_lock(|s, w| s.forward_recv(w));
+        }
+    }
+
+    /// Polls a single async receive.
+    pub(crate) fn poll_recv(&mut self, cx: &mut TaskCx<'_>) -> Poll<Result<T, RecvError>> {
+        if self.st.registered {
+            match self.own_token().poll(cx.waker()) {
+                None => return Poll::Pending,
+                Some(o) => {
+                    if self.collect_outcome(o) {
+                        self.release();
+                        return Poll::Ready(self.take());
+                    }
+                }
+            }
+        }
+        let front = std::mem::take(&mut self.st.notified);
+        match self.start(None, 0, Owner::Task(cx.waker()), false, front) {
+            Reg::Fired => {
+                self.release();
+                Poll::Ready(self.take())
+            }
+            _ => Poll::Pending,
+        }
+    }
+
+    /// A single blocking receive; `None` if `deadline` passed first.
+    pub(crate) fn recv_blocking(&mut self, deadline: Option<Instant>) -> Option<Result<T, RecvError>> {
+        let chan = self.chan.expect("a receive has a channel");
+        match chan.try_recv() {
+            Ok(v) => return Some(Ok(v)),
+            Err(TryRecvError::Closed) => return Some(Err(RecvError::Closed)),
+            Err(TryRecvError::Empty) => {}
+        }
+        if spin_on(|| chan.recv_maybe_ready()) {
+            match chan.try_recv() {
+                Ok(v) => return Some(Ok(v)),
+                Err(TryRecvError::Closed) => return Some(Err(RecvError::Closed)),
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        let mut front = false;
+        loop {
+            if let Reg::Fired = self.start(None, 0, Owner::Thread, true, front) {
+                self.release();
+                return Some(self.take());
+            }
+            let token = self.own_token();
+            let o = match token.wait_blocking(deadline, || false) {
+                Waited::Outcome(o) => o,
+                _ => {
+                    if token.try_abort() {
+                        self.unregister();
+                        return None;
+                    }
+                    token.wait_outcome()
+                }
+            };
+            if self.collect_outcome(o) {
+                self.release();
+                return Some(self.take());
+            }
+            self.st.notified = false;
+            front = true;
+        }
+    }
+
+    /// Cancels a single receive whose future is dropped.
+    pub(crate) fn cancel(&mut self) {
+        if self.st.registered {
+            let token = self.own_token();
+            if token.try_abort() {
+                self.unregister();
+                return;
+            }
+            let o = token.wait_outcome();
+            self.collect_outcome(o);
+        }
+        self.release();
+        self.abandon();
+    }
+}
+
+impl<T> Drop for RecvArm<'_, T> {
+    fn drop(&mut self) {
+        // Owners cancel or unregister before an arm goes; a node is still
+        // here only if a select future was leaked mid-wait.
+        if let Some(node) = self.st.node.take() {
+            defuse(self.chan, node, self.st.registered);
+        }
+    }
+}
+
+/// Makes sure no peer can touch `node` any more (settling its token if it
+/// may still be claimed), then frees it; a value in its slot is dropped.
+/// Only for arms dropped without their select having cancelled them.
+fn defuse<T>(chan: Option<&Chan<T>>, node: NonNull<Waiter<T>>, registered: bool) {
+    let Some(chan) = chan else { return };
+    // SAFETY: the node is ours; its token outlives it (a leaked select's
+    // memory is never freed); after `settle` no peer claims it, and after
+    // the unlink under the lock none can reach it.
+    unsafe {
+        if registered {
+            node.as_ref().token().settle();
+        }
+        chan.lock().unlink(node);
+        drop(node.as_ref().slot(|s| s.take()));
+        chan.pool.give(node);
+    }
+}
+
+impl<T> Arm for RecvArm<'_, T> {
+    fn enabled(&self) -> bool {
+        self.chan.is_some()
+    }
+
+    fn try_fire(&mut self) -> bool {
+        self.st.notified = false;
+        let Some(chan) = self.chan else { return false };
+        self.result = match chan.try_recv() {
+            Ok(v) => Some(Ok(v)),
+            Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+            Err(TryRecvError::Empty) => return false,
+        };
+        true
+    }
+
+    fn maybe_ready(&self) -> bool {
+        self.chan.is_some_and(|c| c.recv_maybe_ready())
+    }
+
+    fn register(&mut self, r: &Registrar<'_>) -> Reg {
+        self.start(Some(r.token), r.arm, Owner::Thread, r.offer, false)
+    }
+
+    fn unregister(&mut self) {
+        RecvArm::unregister(self);
+    }
+
+    fn collect(&mut self, c: Completion) -> bool {
+        self.collect_outcome(c.0)
+    }
+
+    fn abandon(&mut self) {
+        RecvArm::abandon(self);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Send
+
+/// A send, alone or as a select arm.
+#[doc(hidden)]
+pub struct SendArm<'a, T> {
+    chan: Option<&'a Chan<T>>,
+    value: Option<T>,
+    node: Option<NonNull<Waiter<T>>>,
+    registered: bool,
+    /// The last outcome was `Notified` (capacity 0: a receiver waits; or
+    /// a close) and has not been acted on.
+    notified: bool,
+    /// Buffer room is reserved for this send (a grant).
+    granted: bool,
+    result: Option<Result<(), SendError<T>>>,
+}
+
+// SAFETY: as for `RecvState`: the node is ours, and the value moves with
+// the operation.
+unsafe impl<T: Send> Send for SendArm<'_, T> {}
+
+impl<'a, T> SendArm<'a, T> {
+    pub(crate) fn new(chan: Option<&'a Chan<T>>, value: T) -> Self {
+        SendArm {
+            chan,
+            value: Some(value),
+            node: None,
+            registered: false,
+            notified: false,
+            granted: false,
+            result: None,
+        }
+    }
+
+    /// The outcome, once the operation completed.
+    pub fn take(&mut self) -> Result<(), SendError<T>> {
+        self.result.take().expect("tether: a select arm's result was taken twice")
+    }
+
+    /// The value, if it was not sent (after a timeout).
+    pub(crate) fn take_value(&mut self) -> Option<T> {
+        self.value.take()
+    }
+
+    fn own_token(&self) -> &Token {
+        let node = self.node.expect("a registered send has a node");
+        // SAFETY: the node is ours and stays allocated until we give it back.
+        unsafe { &*ptr::from_ref(node.as_ref().own_token()) }
+    }
+
+    /// Fills room reserved for this send (or fails on close).
+    fn fire_granted(&mut self, chan: &Chan<T>) {
+        self.granted = false;
+        let v = self.value.take().expect("a send holds its value until it completes");
+        let r = chan.with_lock(|s, w| {
+            if s.is_closed() {
+                s.release_grant(chan.cap, w);
+                Err(SendError(v))
+            } else {
+                s.fill_grant(v, w);
+                Ok(())
+            }
+        });
+        self.result = Some(r);
+    }
+
+    /// Under one lock: sends now if it can, else links the node (see
+    /// [`RecvArm::start`]). `offer`: peers may take the value from the
+    /// node (a blocking sender).
+    fn start(&mut self, ext: Option<&Token>, arm: usize, owner: Owner<'_>, offer: bool, front: bool) -> Reg {
+        let chan = self.chan.expect("an enabled send has a channel");
+        if self.granted {
+            self.fire_granted(chan);
+            return Reg::Fired;
+        }
+        let me: *const Token = ext.map_or(ptr::null(), ptr::from_ref);
+        let mut wakes = Wakes::default();
+        let mut g = chan.lock();
+        let v = self.value.take().expect("a send holds its value until it completes");
+        let ready = ext.is_none() || g.send_ready(chan.cap, me);
+        if ready {
+            if let Some(t) = ext
+                && !t.try_abort()
+            {
+                self.value = Some(v);
+                return Reg::Claimed;
+            }
+            if g.is_closed() {
+                drop(g);
+                self.result = Some(Err(SendError(v)));
+                return Reg::Fired;
+            }
+            match g.send_now(v, chan.cap, me, &mut wakes) {
+                Ok(handoff) => {
+                    drop(g);
+                    if let Some(h) = handoff {
+                        wakes.push(h.complete());
+                    }
+                    wakes.wake();
+                    self.result = Some(Ok(()));
+                    return Reg::Fired;
+                }
+                Err(v) => {
+                    self.value = Some(v);
+                    if ext.is_some() {
+                        return Reg::Retry;
+                    }
+                }
+            }
+        } else {
+            self.value = Some(v);
+            if ext.is_some_and(|t| !t.is_waiting()) {
+                return Reg::Claimed;
+            }
+        }
+        let node = *self.node.get_or_insert_with(|| {
+            // SAFETY: we hold the channel lock.
+            unsafe { chan.pool.take() }
+        });
+        // SAFETY: the node is ours and unlinked; we hold the lock.
+        unsafe {
+            let n = node.as_ref();
+            let token: *const Token = match ext {
+                Some(t) => t,
+                None => {
+                    owner.arm(n.own_token());
+                    n.own_token()
+                }
+            };
+            n.meta_mut(|m| {
+                m.token = token;
+                m.arm = arm;
+                m.role = Role::Send { offer };
+                m.granted = false;
+            });
+            if offer {
+                let v = self.value.take();
+                n.slot(|s| *s = v);
+            }
+            g.link_send(node, front);
+        }
+        drop(g);
+        self.registered = true;
+        Reg::Linked
+    }
+
+    /// Takes in a published outcome; true if the send completed.
+    fn collect_outcome(&mut self, o: Outcome) -> bool {
+        self.registered = false;
+        let node = self.node.expect("a registered send has a node");
+        match o {
+            Outcome::Done(_) => {
+                // A blocking sender's value was taken by a receiver.
+                self.result = Some(Ok(()));
+                true
+            }
+            Outcome::Notified(_) => {
+                // SAFETY: the outcome was published to us: node and slot
+                // are ours again.
+                unsafe {
+                    if let Some(v) = node.as_ref().slot(|s| s.take()) {
+                        self.value = Some(v);
+                    }
+                    self.granted = node.as_ref().meta(|m| m.granted);
+                }
+                self.notified = !self.granted;
+                false
+            }
+        }
+    }
+
+    fn unregister(&mut self) {
+        self.registered = false;
+        if let (Some(chan), Some(node)) = (self.chan, self.node.take()) {
+            // SAFETY: the node is this channel's; once unlinked under the
+            // lock no peer can reach it, so its slot is ours.
+            unsafe {
+                chan.lock().unlink(node);
+                if let Some(v) = node.as_ref().slot(|s| s.take()) {
+                    self.value = Some(v);
+                }
+                chan.pool.give(node);
+            }
+        }
+    }
+
+    fn release(&mut self) {
+        if let (Some(chan), Some(node)) = (self.chan, self.node.take()) {
+            // SAFETY: unlinked, no peer holds it, its slot is empty.
+            unsafe { chan.pool.give(node) };
+        }
+    }
+
+    /// A peer granted or notified this send, but its future is being
+    /// dropped: the grant goes back (to the next sender), a notification on.
+    pub(crate) fn abandon(&mut self) {
+        let Some(chan) = self.chan else { return };
+        if std::mem::take(&mut self.granted) {
+            chan.with_lock(|s, w| s.release_grant(chan.cap, w));
+        } else if std::mem::take(&mut self.notified) {
+            chan.with_lock(|s, w| s.forward_send(w));
+        }
+    }
+
+    /// Polls a single async send.
+    pub(crate) fn poll_send(&mut self, cx: &mut TaskCx<'_>) -> Poll<Result<(), SendError<T>>> {
+        if self.registered {
+            match self.own_token().poll(cx.waker()) {
+                None => return Poll::Pending,
+                Some(o) => {
+                    if self.collect_outcome(o) {
+                        self.release();
+                        return Poll::Ready(self.take());
+                    }
+                }
+            }
+        }
+        let front = std::mem::take(&mut self.notified);
+        match self.start(None, 0, Owner::Task(cx.waker()), false, front) {
+            Reg::Fired => {
+                self.release();
+                Poll::Ready(self.take())
+            }
+            _ => Poll::Pending,
+        }
+    }
+
+    /// A single blocking send; `None` if `deadline` passed first (the
+    /// value is still in the arm).
+    pub(crate) fn send_blocking(&mut self, deadline: Option<Instant>) -> Option<Result<(), SendError<T>>> {
+        let chan = self.chan.expect("a send has a channel");
+        let v = self.value.take().expect("a send holds its value");
+        let v = match chan.try_send(v) {
+            Ok(()) => return Some(Ok(())),
+            Err(TrySendError::Closed(v)) => return Some(Err(SendError(v))),
+            Err(TrySendError::Full(v)) => v,
+        };
+        // On a rendezvous channel a receiver can only take from a linked
+        // sender: spinning first would wait for a peer spinning too.
+        let v = if chan.cap != 0 && spin_on(|| chan.send_maybe_ready()) {
+            match chan.try_send(v) {
+                Ok(()) => return Some(Ok(())),
+                Err(TrySendError::Closed(v)) => return Some(Err(SendError(v))),
+                Err(TrySendError::Full(v)) => v,
+            }
+        } else {
+            v
+        };
+        self.value = Some(v);
+        let mut front = false;
+        loop {
+            if let Reg::Fired = self.start(None, 0, Owner::Thread, true, front) {
+                self.release();
+                return Some(self.take());
+            }
+            let token = self.own_token();
+            let o = match token.wait_blocking(deadline, || false) {
+                Waited::Outcome(o) => o,
+                _ => {
+                    if token.try_abort() {
+                        self.unregister();
+                        return None;
+                    }
+                    token.wait_outcome()
+                }
+            };
+            if self.collect_outcome(o) {
+                self.release();
+                return Some(self.take());
+            }
+            self.notified = false;
+            front = true;
+        }
+    }
+
+    /// Cancels a single send whose future is dropped.
+    pub(crate) fn cancel(&mut self) {
+        if self.registered {
+            let token = self.own_token();
+            if token.try_abort() {
+                self.unregister();
+                return;
+            }
+            let o = token.wait_outcome();
+            self.collect_outcome(o);
+        }
+        self.release();
+        self.abandon();
+    }
+}
+
+impl<T> Drop for SendArm<'_, T> {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.take() {
+            defuse(self.chan, node, self.registered);
+        }
+    }
+}
+
+impl<T> Arm for SendArm<'_, T> {
+    fn enabled(&self) -> bool {
+        self.chan.is_some() && (self.value.is_some() || self.granted)
+    }
+
+    fn try_fire(&mut self) -> bool {
+        let Some(chan) = self.chan else { return false };
+        if self.granted {
+            self.fire_granted(chan);
+            return true;
+        }
+        self.notified = false;
+        let Some(v) = self.value.take() else { return false };
+        self.result = match chan.try_send(v) {
+            Ok(()) => Some(Ok(())),
+            Err(TrySendError::Closed(v)) => Some(Err(SendError(v))),
+            Err(TrySendError::Full(v)) => {
+                self.value = Some(v);
+                return false;
+            }
+        };
+        true
+    }
+
+    fn maybe_ready(&self) -> bool {
+        self.granted || self.chan.is_some_and(|c| c.send_maybe_ready())
+    }
+
+    fn needs_registration(&self) -> bool {
+        self.chan.is_some_and(|c| c.cap == 0)
+    }
+
+    fn register(&mut self, r: &Registrar<'_>) -> Reg {
+        self.start(Some(r.token), r.arm, Owner::Thread, r.offer, false)
+    }
+
+    fn unregister(&mut self) {
+        SendArm::unregister(self);
+    }
+
+    fn collect(&mut self, c: Completion) -> bool {
+        self.collect_outcome(c.0)
+    }
+
+    fn abandon(&mut self) {
+        SendArm::abandon(self);
+    }
+}

@@ -1,0 +1,197 @@
+//! The glue the select macros expand to: operand traits (what each arm
+//! accepts), arm constructors, and the two runners. Not a public API.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskCx, Poll};
+use std::time::Duration;
+
+pub use super::arms::{RecvArm, SendArm};
+pub use super::select::{AfterArm, Arm, Completion, DoneArm, Reg, Registrar};
+use super::select::{Ended, MAX_ARMS, SelectState, run_blocking};
+use super::{Receiver, Sender};
+use crate::ctx::Context;
+
+/// What `recv(...)` accepts: a receiver, a reference to one, or an
+/// `Option` of either (`None` disables the arm).
+pub trait RecvOperand {
+    /// The value type.
+    type Item;
+    /// The receiver, if the arm is enabled.
+    fn receiver(&self) -> Option<&Receiver<Self::Item>>;
+}
+impl<T> RecvOperand for Receiver<T> {
+    type Item = T;
+    fn receiver(&self) -> Option<&Receiver<T>> {
+        Some(self)
+    }
+}
+impl<R: RecvOperand + ?Sized> RecvOperand for &R {
+    type Item = R::Item;
+    fn receiver(&self) -> Option<&Receiver<R::Item>> {
+        (**self).receiver()
+    }
+}
+impl<R: RecvOperand> RecvOperand for Option<R> {
+    type Item = R::Item;
+    fn receiver(&self) -> Option<&Receiver<R::Item>> {
+        self.as_ref().and_then(|r| r.receiver())
+    }
+}
+
+/// What `send(...)` accepts: a sender, a reference to one, or an
+/// `Option` of either (`None` disables the arm).
+pub trait SendOperand {
+    /// The value type.
+    type Item;
+    /// The sender, if the arm is enabled.
+    fn sender(&self) -> Option<&Sender<Self::Item>>;
+}
+impl<T> SendOperand for Sender<T> {
+    type Item = T;
+    fn sender(&self) -> Option<&Sender<T>> {
+        Some(self)
+    }
+}
+impl<S: SendOperand + ?Sized> SendOperand for &S {
+    type Item = S::Item;
+    fn sender(&self) -> Option<&Sender<S::Item>> {
+        (**self).sender()
+    }
+}
+impl<S: SendOperand> SendOperand for Option<S> {
+    type Item = S::Item;
+    fn sender(&self) -> Option<&Sender<S::Item>> {
+        self.as_ref().and_then(|s| s.sender())
+    }
+}
+
+/// What `done(...)` accepts: a context, a reference to one, or an
+/// `Option` of either (`None` disables the arm).
+pub trait CtxOperand {
+    /// The context, if the arm is enabled.
+    fn context(&self) -> Option<&Context>;
+}
+impl CtxOperand for Context {
+    fn context(&self) -> Option<&Context> {
+        Some(self)
+    }
+}
+impl<C: CtxOperand + ?Sized> CtxOperand for &C {
+    fn context(&self) -> Option<&Context> {
+        (**self).context()
+    }
+}
+impl<C: CtxOperand> CtxOperand for Option<C> {
+    fn context(&self) -> Option<&Context> {
+        self.as_ref().and_then(|c| c.context())
+    }
+}
+
+/// What `after(...)` accepts: a `Duration`, or an `Option` of one.
+pub trait AfterOperand {
+    /// The duration, if the arm is enabled.
+    fn duration(self) -> Option<Duration>;
+}
+impl AfterOperand for Duration {
+    fn duration(self) -> Option<Duration> {
+        Some(self)
+    }
+}
+impl AfterOperand for Option<Duration> {
+    fn duration(self) -> Option<Duration> {
+        self
+    }
+}
+
+pub fn recv_arm<R: RecvOperand + ?Sized>(r: &R, enabled: bool) -> RecvArm<'_, R::Item> {
+    RecvArm::new(r.receiver().filter(|_| enabled).map(|r| &*r.chan))
+}
+
+pub fn send_arm<S: SendOperand + ?Sized>(s: &S, v: S::Item, enabled: bool) -> SendArm<'_, S::Item> {
+    SendArm::new(s.sender().filter(|_| enabled).map(|s| &*s.chan), v)
+}
+
+pub fn done_arm<C: CtxOperand + ?Sized>(c: &C, enabled: bool) -> DoneArm<'_> {
+    DoneArm::new(c.context().filter(|_| enabled))
+}
+
+pub fn after_arm(d: impl AfterOperand, enabled: bool) -> AfterArm {
+    AfterArm::new(d.duration().filter(|_| enabled).map(crate::clock::deadline_after))
+}
+
+/// The outcome type of each arm kind.
+pub trait TakeOut {
+    /// What the arm's pattern binds.
+    type Out;
+    /// Takes the outcome of a won arm.
+    fn take_out(&mut self) -> Self::Out;
+}
+impl<T> TakeOut for RecvArm<'_, T> {
+    type Out = Result<T, super::RecvError>;
+    fn take_out(&mut self) -> Self::Out {
+        self.take()
+    }
+}
+impl<T> TakeOut for SendArm<'_, T> {
+    type Out = Result<(), super::SendError<T>>;
+    fn take_out(&mut self) -> Self::Out {
+        self.take()
+    }
+}
+impl TakeOut for DoneArm<'_> {
+    type Out = ();
+    fn take_out(&mut self) {}
+}
+impl TakeOut for AfterArm {
+    type Out = ();
+    fn take_out(&mut self) {}
+}
+
+pub fn take_if<A: TakeOut>(a: &mut A, won: bool) -> Option<A::Out> {
+    if won { Some(a.take_out()) } else { None }
+}
+
+pub fn unwrap<T>(v: Option<T>) -> T {
+    v.expect("tether::select: the winning arm has an outcome")
+}
+
+/// Runs a blocking select; `None` = `default`.
+pub fn select_blocking(arms: &mut [&mut dyn Arm], has_default: bool, biased: bool) -> Option<usize> {
+    match run_blocking(arms, has_default, biased, None, &mut [0u32; MAX_ARMS]) {
+        Ended::Arm(i) => Some(i),
+        _ => None,
+    }
+}
+
+/// The future of an async select; `None` = `default`. `!Unpin`: the
+/// select's claim token inside it is pointed at by the arms' waiter nodes
+/// while it waits (`.await` pins it).
+pub struct MacroSelectFuture<'a, 'b> {
+    arms: &'a mut [&'b mut (dyn Arm + Send)],
+    has_default: bool,
+    biased: bool,
+    sel: SelectState,
+}
+
+impl<'a, 'b> MacroSelectFuture<'a, 'b> {
+    pub fn new(arms: &'a mut [&'b mut (dyn Arm + Send)], has_default: bool, biased: bool) -> Self {
+        MacroSelectFuture { arms, has_default, biased, sel: SelectState::default() }
+    }
+}
+
+impl Future for MacroSelectFuture<'_, '_> {
+    type Output = Option<usize>;
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Option<usize>> {
+        // SAFETY: nothing is moved out of the pinned future: the token in
+        // `sel` stays where it is; the other fields are plain data.
+        let this = unsafe { self.get_unchecked_mut() };
+        this.sel.poll(this.arms, this.has_default, this.biased, cx, &mut [0u32; MAX_ARMS])
+    }
+}
+
+impl Drop for MacroSelectFuture<'_, '_> {
+    fn drop(&mut self) {
+        self.sel.cancel(self.arms);
+    }
+}
