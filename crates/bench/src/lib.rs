@@ -23,6 +23,17 @@ pub fn quick() -> bool {
     std::env::var_os("TETHER_BENCH_QUICK").is_some()
 }
 
+/// True if `case` × `column` should run: `TETHER_BENCH_CASES` and
+/// `TETHER_BENCH_COLUMNS` (comma-separated substrings) narrow a run down,
+/// for example `TETHER_BENCH_CASES=spsc_cap0 TETHER_BENCH_COLUMNS=tether,kanal`.
+pub fn wanted(case: &str, column: &str) -> bool {
+    let matches = |var: &str, s: &str| match std::env::var(var) {
+        Ok(list) if !list.is_empty() => list.split(',').any(|p| s.contains(p.trim())),
+        _ => true,
+    };
+    matches("TETHER_BENCH_CASES", case) && matches("TETHER_BENCH_COLUMNS", column)
+}
+
 /// Nanoseconds per operation of `run(n)`, which must perform `n`
 /// operations. Calibrates `n` to [`target_time`], then takes the median of
 /// five runs.
@@ -79,6 +90,9 @@ impl Table {
 
     /// Measures `run` and records it.
     pub fn bench(&mut self, case: &str, column: &str, run: impl FnMut(u64)) {
+        if !wanted(case, column) {
+            return;
+        }
         let ns = ns_per_op(run);
         self.record(case, column, ns);
     }
@@ -142,6 +156,9 @@ pub fn workspace_root() -> PathBuf {
 /// Empty if Go is not installed (run `bench/run` to install it).
 pub fn go_bench(dir: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
+    if !std::env::var("TETHER_BENCH_COLUMNS").map_or(true, |l| l.is_empty() || l.split(',').any(|c| c.trim() == "Go")) {
+        return out;
+    }
     let Some(go) = go_binary() else {
         eprintln!("  (Go not installed: run bench/run to include Go's column)");
         return out;
