@@ -161,3 +161,103 @@ fn dropped_async_send_races_receiver() {
         }
     });
 }
+
+/// The named race: an async sender is dropped while a receiver is
+/// granting it room (capacity 1, full). The grant must pass on to the
+/// async sender queued behind it, which then completes in its next poll;
+/// the dropped send delivers nothing.
+#[test]
+fn dropped_async_send_races_its_grant() {
+    loom::model(|| {
+        let (tx, rx) = chan::bounded::<u32>(1);
+        tx.try_send(1).unwrap();
+        let mut f = tx.send(2);
+        let mut g = tx.send(3);
+        assert_eq!(poll_once(&mut f), None, "full: the async send waits");
+        assert_eq!(poll_once(&mut g), None, "and the next one queues behind it");
+        let r = thread::spawn(move || {
+            let first = rx.recv_blocking();
+            (first, rx)
+        });
+        drop(f);
+        let (first, rx) = r.join().unwrap();
+        assert_eq!(first, Ok(1));
+        assert_eq!(poll_once(&mut g), Some(Ok(())), "the room went to the next sender");
+        drop(g);
+        drop(tx);
+        assert_eq!(rx.iter().collect::<Vec<_>>(), [3], "the dropped send delivered nothing");
+    });
+}
+
+/// The correctness bug: two async receives park on a buffered
+/// channel, one value is buffered, then the channel closes. Exactly one
+/// receive gets the value; `Closed` is never reported while it is
+/// buffered.
+#[test]
+fn close_with_parked_async_receivers_drains_first() {
+    loom::model(|| {
+        let (tx, rx) = chan::bounded::<u32>(4);
+        let mut a = rx.recv();
+        let mut b = rx.recv();
+        assert_eq!(poll_once(&mut a), None);
+        assert_eq!(poll_once(&mut b), None);
+        let t = thread::spawn(move || {
+            tx.try_send(7).unwrap();
+            tx.close();
+        });
+        t.join().unwrap();
+        let rb = poll_once(&mut b).expect("closed: ready");
+        let ra = poll_once(&mut a).expect("closed: ready");
+        assert!(
+            matches!((ra, rb), (Ok(7), Err(RecvError::Closed)) | (Err(RecvError::Closed), Ok(7))),
+            "one receive gets the value, the other sees the close: {ra:?} {rb:?}"
+        );
+        assert_eq!(rx.try_recv(), Err(chan::TryRecvError::Closed));
+    });
+}
+
+/// Capacity 0: a sender hands a value to a parked async receive whose
+/// future is dropped at the same moment: the value comes back into the
+/// channel (or was returned by the poll), never lost, never duplicated.
+#[test]
+fn dropped_rendezvous_recv_races_hand_off() {
+    loom::model(|| {
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let mut f = rx.recv();
+        assert_eq!(poll_once(&mut f), None);
+        let s = thread::spawn(move || tx.try_send(9).is_ok());
+        let polled = poll_once(&mut f);
+        drop(f);
+        let sent = s.join().unwrap();
+        let later = rx.try_recv().ok();
+        match (sent, polled, later) {
+            (true, Some(Ok(9)), None) | (true, None, Some(9)) | (false, None, None) => {}
+            other => panic!("value lost or duplicated: {other:?}"),
+        }
+    });
+}
+
+/// A blocking select with a `done(ctx)` arm races a sender and a cancel:
+/// exactly one arm runs, and a value not taken by the select is still
+/// there for the next receiver.
+#[test]
+fn select_done_arm_races_a_sender() {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(1);
+    b.check(|| {
+        let (tx, rx) = chan::bounded::<u32>(1);
+        let (ctx, cancel) = tether::Context::background().with_cancel();
+        let s = thread::spawn(move || tx.try_send(4).unwrap());
+        let c = thread::spawn(move || cancel.cancel());
+        let took = tether::select_blocking! {
+            recv(rx) -> v => v.ok(),
+            done(ctx) => None,
+        };
+        s.join().unwrap();
+        c.join().unwrap();
+        match took {
+            Some(v) => assert_eq!(v, 4),
+            None => assert_eq!(rx.try_recv(), Ok(4), "the value waits for the next receiver"),
+        }
+    });
+}

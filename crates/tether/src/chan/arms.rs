@@ -116,59 +116,75 @@ impl<'a, T> RecvArm<'a, T> {
     /// notified waiter that lost the value to a racing peer).
     fn start(&mut self, ext: Option<&Token>, arm: usize, owner: Owner<'_>, accept: bool, front: bool) -> Reg {
         let chan = self.chan.expect("an enabled receive has a channel");
+        if ext.is_none()
+            && let Some(r) = chan.try_recv_unlocked()
+        {
+            self.result = Some(r.map_err(|()| RecvError::Closed));
+            return Reg::Fired;
+        }
         let me: *const Token = ext.map_or(ptr::null(), ptr::from_ref);
-        let mut wakes = Wakes::default();
-        let mut g = chan.lock();
-        let ready = ext.is_none() || g.recv_ready(me);
-        if ready {
-            if let Some(t) = ext
-                && !t.try_abort()
-            {
-                return Reg::Claimed; // a peer completed another arm first
-            }
-            if let Some(r) = g.recv_now(chan.cap, me, &mut wakes) {
-                drop(g);
-                wakes.wake();
-                self.result = Some(r.map_err(|()| RecvError::Closed));
-                return Reg::Fired;
-            }
-            if ext.is_some() {
-                // The sender that looked ready was a select giving up.
-                return Reg::Retry;
-            }
-        } else if ext.is_some_and(|t| !t.is_waiting()) {
-            return Reg::Claimed;
-        }
-        let node = *self.st.node.get_or_insert_with(|| {
-            // SAFETY: we hold the channel lock.
-            unsafe { chan.pool.take() }
-        });
-        // SAFETY: the node is ours and unlinked; we hold the lock.
-        unsafe {
-            let n = node.as_ref();
-            let token: *const Token = match ext {
-                Some(t) => t,
-                None => {
-                    owner.arm(n.own_token());
-                    n.own_token()
+        loop {
+            let mut wakes = Wakes::default();
+            let mut g = chan.lock();
+            let ready = ext.is_none() || g.recv_ready(me);
+            if ready {
+                if let Some(t) = ext
+                    && !t.try_abort()
+                {
+                    return Reg::Claimed; // a peer completed another arm first
                 }
-            };
-            n.meta_mut(|m| {
-                m.token = token;
-                m.arm = arm;
-                m.role = Role::Recv { accept: accept || chan.cap == 0 };
-                m.granted = false;
+                if let Some(r) = g.recv_now(me, &mut wakes) {
+                    drop(g);
+                    wakes.wake();
+                    self.result = Some(r.map_err(|()| RecvError::Closed));
+                    return Reg::Fired;
+                }
+                if ext.is_some() {
+                    // The sender that looked ready was a select giving up.
+                    return Reg::Retry;
+                }
+            } else if ext.is_some_and(|t| !t.is_waiting()) {
+                return Reg::Claimed;
+            }
+            let node = *self.st.node.get_or_insert_with(|| {
+                // SAFETY: we hold the channel lock.
+                unsafe { chan.pool.take() }
             });
-            g.link_recv(node, front);
+            // SAFETY: the node is ours and unlinked; we hold the lock.
+            unsafe {
+                let n = node.as_ref();
+                let token: *const Token = match ext {
+                    Some(t) => t,
+                    None => {
+                        owner.arm(n.own_token());
+                        n.own_token()
+                    }
+                };
+                n.meta_mut(|m| {
+                    m.token = token;
+                    m.arm = arm;
+                    // A ring's receivers are only ever told (a send fills a
+                    // slot first); on capacity 0 every receiver accepts.
+                    m.role = Role::Recv { accept: chan.cap == 0 || (accept && !chan.has_ring()) };
+                    m.granted = false;
+                });
+                g.link_recv(node, front);
+                if g.recv_missed() {
+                    // A value (or the close) came between our look and our
+                    // announce: nobody will wake us for it. Look again.
+                    g.unlink(node);
+                    continue;
+                }
+            }
+            if chan.cap == 0 {
+                // A parked async sender can hand over now, in its own poll.
+                g.notify_async_sender(me, &mut wakes);
+            }
+            drop(g);
+            wakes.wake();
+            self.st.registered = true;
+            return Reg::Linked;
         }
-        if chan.cap == 0 {
-            // A parked async sender can hand over now, in its own poll.
-            g.notify_async_sender(me, &mut wakes);
-        }
-        drop(g);
-        wakes.wake();
-        self.st.registered = true;
-        Reg::Linked
     }
 
     /// Takes in a published outcome; true if the receive completed.
@@ -418,20 +434,29 @@ impl<'a, T> SendArm<'a, T> {
         unsafe { &*ptr::from_ref(node.as_ref().own_token()) }
     }
 
-    /// Fills room reserved for this send (or fails on close).
-    fn fire_granted(&mut self, chan: &Chan<T>) {
+    /// Fills room reserved for this send (or fails on close); false if a
+    /// racing send took the room after all (the value stays here).
+    fn fire_granted(&mut self, chan: &Chan<T>) -> bool {
         self.granted = false;
         let v = self.value.take().expect("a send holds its value until it completes");
-        let r = chan.with_lock(|s, w| {
-            if s.is_closed() {
-                s.release_grant(chan.cap, w);
-                Err(SendError(v))
+        let r = chan.with_lock(|g, w| {
+            if g.is_closed() {
+                g.release_grant(w);
+                Ok(Err(SendError(v)))
             } else {
-                s.fill_grant(v, w);
-                Ok(())
+                g.fill_grant(v, w).map(Ok)
             }
         });
-        self.result = Some(r);
+        match r {
+            Ok(r) => {
+                self.result = Some(r);
+                true
+            }
+            Err(v) => {
+                self.value = Some(v);
+                false
+            }
+        }
     }
 
     /// Under one lock: sends now if it can, else links the node (see
@@ -439,79 +464,99 @@ impl<'a, T> SendArm<'a, T> {
     /// node (a blocking sender).
     fn start(&mut self, ext: Option<&Token>, arm: usize, owner: Owner<'_>, offer: bool, front: bool) -> Reg {
         let chan = self.chan.expect("an enabled send has a channel");
-        if self.granted {
-            self.fire_granted(chan);
+        if self.granted && self.fire_granted(chan) {
             return Reg::Fired;
         }
         let me: *const Token = ext.map_or(ptr::null(), ptr::from_ref);
-        let mut wakes = Wakes::default();
-        let mut g = chan.lock();
-        let v = self.value.take().expect("a send holds its value until it completes");
-        let ready = ext.is_none() || g.send_ready(chan.cap, me);
-        if ready {
-            if let Some(t) = ext
-                && !t.try_abort()
-            {
-                self.value = Some(v);
-                return Reg::Claimed;
-            }
-            if g.is_closed() {
-                drop(g);
-                self.result = Some(Err(SendError(v)));
-                return Reg::Fired;
-            }
-            match g.send_now(v, chan.cap, me, &mut wakes) {
-                Ok(handoff) => {
-                    drop(g);
-                    if let Some(h) = handoff {
-                        wakes.push(h.complete());
-                    }
-                    wakes.wake();
-                    self.result = Some(Ok(()));
+        if ext.is_none() {
+            let v = self.value.take().expect("a send holds its value until it completes");
+            match chan.try_send_unlocked(v) {
+                Ok(r) => {
+                    self.result = Some(r.map_err(SendError));
                     return Reg::Fired;
                 }
-                Err(v) => {
+                Err(v) => self.value = Some(v),
+            }
+        }
+        loop {
+            let mut wakes = Wakes::default();
+            let mut g = chan.lock();
+            let v = self.value.take().expect("a send holds its value until it completes");
+            let ready = ext.is_none() || g.send_ready(me);
+            if ready {
+                if let Some(t) = ext
+                    && !t.try_abort()
+                {
                     self.value = Some(v);
-                    if ext.is_some() {
-                        return Reg::Retry;
+                    return Reg::Claimed;
+                }
+                if g.is_closed() {
+                    drop(g);
+                    self.result = Some(Err(SendError(v)));
+                    return Reg::Fired;
+                }
+                match g.send_now(v, me, &mut wakes) {
+                    Ok(handoff) => {
+                        drop(g);
+                        if let Some(h) = handoff {
+                            wakes.push(h.complete());
+                        }
+                        wakes.wake();
+                        self.result = Some(Ok(()));
+                        return Reg::Fired;
+                    }
+                    Err(v) => {
+                        self.value = Some(v);
+                        if ext.is_some() {
+                            return Reg::Retry;
+                        }
                     }
                 }
-            }
-        } else {
-            self.value = Some(v);
-            if ext.is_some_and(|t| !t.is_waiting()) {
-                return Reg::Claimed;
-            }
-        }
-        let node = *self.node.get_or_insert_with(|| {
-            // SAFETY: we hold the channel lock.
-            unsafe { chan.pool.take() }
-        });
-        // SAFETY: the node is ours and unlinked; we hold the lock.
-        unsafe {
-            let n = node.as_ref();
-            let token: *const Token = match ext {
-                Some(t) => t,
-                None => {
-                    owner.arm(n.own_token());
-                    n.own_token()
+            } else {
+                self.value = Some(v);
+                if ext.is_some_and(|t| !t.is_waiting()) {
+                    return Reg::Claimed;
                 }
-            };
-            n.meta_mut(|m| {
-                m.token = token;
-                m.arm = arm;
-                m.role = Role::Send { offer };
-                m.granted = false;
-            });
-            if offer {
-                let v = self.value.take();
-                n.slot(|s| *s = v);
             }
-            g.link_send(node, front);
+            let node = *self.node.get_or_insert_with(|| {
+                // SAFETY: we hold the channel lock.
+                unsafe { chan.pool.take() }
+            });
+            // SAFETY: the node is ours and unlinked; we hold the lock.
+            unsafe {
+                let n = node.as_ref();
+                let token: *const Token = match ext {
+                    Some(t) => t,
+                    None => {
+                        owner.arm(n.own_token());
+                        n.own_token()
+                    }
+                };
+                n.meta_mut(|m| {
+                    m.token = token;
+                    m.arm = arm;
+                    m.role = Role::Send { offer };
+                    m.granted = false;
+                });
+                if offer {
+                    let v = self.value.take();
+                    n.slot(|s| *s = v);
+                }
+                g.link_send(node, front);
+                if g.send_missed() {
+                    // Room (or the close) came between our look and our
+                    // announce: look again.
+                    g.unlink(node);
+                    if offer {
+                        self.value = n.slot(|s| s.take());
+                    }
+                    continue;
+                }
+            }
+            drop(g);
+            self.registered = true;
+            return Reg::Linked;
         }
-        drop(g);
-        self.registered = true;
-        Reg::Linked
     }
 
     /// Takes in a published outcome; true if the send completed.
@@ -566,7 +611,7 @@ impl<'a, T> SendArm<'a, T> {
     pub(crate) fn abandon(&mut self) {
         let Some(chan) = self.chan else { return };
         if std::mem::take(&mut self.granted) {
-            chan.with_lock(|s, w| s.release_grant(chan.cap, w));
+            chan.with_lock(|s, w| s.release_grant(w));
         } else if std::mem::take(&mut self.notified) {
             chan.with_lock(|s, w| s.forward_send(w));
         }
@@ -675,8 +720,7 @@ impl<T> Arm for SendArm<'_, T> {
     fn try_fire(&mut self) -> bool {
         let Some(chan) = self.chan else { return false };
         if self.granted {
-            self.fire_granted(chan);
-            return true;
+            return self.fire_granted(chan);
         }
         self.notified = false;
         let Some(v) = self.value.take() else { return false };

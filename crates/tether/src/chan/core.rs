@@ -1,9 +1,20 @@
 //! The shared state of one channel, and every move that changes it.
 //!
-//! One short spin lock guards the buffer and the two waiter lists, so what
-//! is "ready" is always judged against one consistent state (Go's `hchan`).
-//! Parked operations are [`Waiter`] nodes linked into `recvq`/`sendq`; each
-//! points at a claim token ([`Token`]) that a peer completes exactly once.
+//! Flavours, chosen at construction:
+//!
+//! - **bounded, capacity ≥ 1**: the buffer is a lock-free [`Ring`]. A send
+//!   or receive that needs no waiting takes no lock: it claims a slot, then
+//!   looks (one load) whether anyone waits on the other side. Only waiting
+//!   and waking take the lock.
+//! - **rendezvous (capacity 0)** and **unbounded**: one short spin lock
+//!   guards the buffer (a `VecDeque`: values redelivered by dropped
+//!   rendezvous receives, or the unbounded backlog) and the waiter lists,
+//!   so what is "ready" is judged against one consistent state (Go's
+//!   `hchan`).
+//!
+//! Parked operations are [`Waiter`] nodes linked into `recvq`/`sendq`
+//! under the lock; each points at a claim token ([`Token`]) that a peer
+//! completes exactly once.
 //!
 //! What a peer does to a parked operation (the contract decides which):
 //!
@@ -16,6 +27,9 @@
 //! | async sender, capacity 0 | a receiver starts waiting | tells it: `Notified`; it hands over in its own poll |
 //! | anyone | the channel closes | `Notified`: it retries, sees the buffer first, then the close |
 //!
+//! (With a ring, receivers are always only told, and a blocking sender's
+//! value is moved into the ring by the receive that made room.)
+//!
 //! So an async send commits only inside its own poll (a dropped send
 //! future delivered nothing), a waiter is woken only when it can proceed,
 //! and a waiter that gives up passes on only what it was given (a grant, a
@@ -24,9 +38,10 @@
 
 use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 use super::error::{TryRecvError, TrySendError};
+use super::ring::{Drained, Refused, Ring};
 use super::waiter::{Pool, Role, Waiter};
 use crate::spin::{CachePadded, SpinGuard, SpinLock};
 use crate::sync_impl::{AtomicBool, AtomicUsize};
@@ -41,6 +56,8 @@ const SHRINK_ABOVE: usize = 64;
 /// The shared state of one channel.
 pub(crate) struct Chan<T> {
     shared: CachePadded<Shared<T>>,
+    /// The buffer of a bounded channel with capacity ≥ 1.
+    ring: Option<Ring<T>>,
     /// Buffer size: 0 = rendezvous, [`UNBOUNDED`] = unbounded.
     pub(crate) cap: usize,
     pub(crate) senders: AtomicUsize,
@@ -57,9 +74,17 @@ struct Shared<T> {
     recv_ready: AtomicBool,
     send_ready: AtomicBool,
     closed: AtomicBool,
+    /// Ring flavour: receivers linked. A send that filled a slot looks
+    /// here (after its SeqCst claim) to know whether to wake one.
+    recv_waiting: AtomicUsize,
+    /// Ring flavour: senders linked plus room granted and not yet filled.
+    /// A receive that freed a slot looks here to know whether to refill;
+    /// a new send that sees it non-zero queues behind them (no barging).
+    send_queued: AtomicUsize,
 }
 
 pub(crate) struct State<T> {
+    /// The locked flavours' buffer (empty for a ring).
     buf: VecDeque<T>,
     /// Buffer room reserved for async senders that were granted it and
     /// have not filled it yet.
@@ -97,10 +122,17 @@ impl<T> std::ops::DerefMut for Guard<'_, T> {
 impl<T> Drop for Guard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        let (s, h, cap) = (&*self.state, &*self.chan.shared, self.chan.cap);
+        let h = &*self.chan.shared;
+        if self.chan.ring.is_some() {
+            h.recv_waiting.store(self.state.recvq.len(), Relaxed);
+            h.send_queued.store(self.state.sendq.len() + self.state.reserved, Relaxed);
+            return;
+        }
+        let ready_to_send = self.closed || self.has_room() || (self.buf.is_empty() && self.accepting > 0);
+        let s = &*self.state;
         h.len.store(s.buf.len(), Relaxed);
         h.recv_ready.store(!s.buf.is_empty() || s.offering > 0 || s.closed, Relaxed);
-        h.send_ready.store(s.closed || s.has_room(cap) || (s.buf.is_empty() && s.accepting > 0), Relaxed);
+        h.send_ready.store(ready_to_send, Relaxed);
     }
 }
 
@@ -176,10 +208,27 @@ unsafe fn facts<'a, T>(node: NonNull<Waiter<T>>) -> Facts<'a> {
     }
 }
 
-impl<T> State<T> {
+impl<T> Guard<'_, T> {
     #[inline]
-    pub(crate) fn has_room(&self, cap: usize) -> bool {
-        self.buf.len() + self.reserved < cap
+    fn ring(&self) -> Option<&Ring<T>> {
+        self.chan.ring.as_ref()
+    }
+
+    /// Room for one more value that nobody has been promised.
+    #[inline]
+    pub(crate) fn has_room(&self) -> bool {
+        match self.ring() {
+            Some(r) => r.len() + self.reserved < self.chan.cap,
+            None => self.buf.len() + self.reserved < self.chan.cap,
+        }
+    }
+
+    #[inline]
+    fn nothing_buffered(&self) -> bool {
+        match self.ring() {
+            Some(r) => r.len() == 0,
+            None => self.buf.is_empty(),
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -205,7 +254,7 @@ impl<T> State<T> {
     ///
     /// # Safety
     ///
-    /// As for [`link_recv`](State::link_recv).
+    /// As for [`link_recv`](Guard::link_recv).
     pub(crate) unsafe fn link_send(&mut self, node: NonNull<Waiter<T>>, front: bool) {
         // SAFETY: caller's contract.
         unsafe {
@@ -214,6 +263,26 @@ impl<T> State<T> {
             }
             if front { self.sendq.push_front(node) } else { self.sendq.push_back(node) }
         }
+    }
+
+    /// Ring flavour, right after linking a receiver: announces it (so that
+    /// a send that fills a slot from now on wakes it), then looks once more.
+    /// True if a value arrived meanwhile: unlink and retry instead of
+    /// waiting.
+    pub(crate) fn recv_missed(&self) -> bool {
+        let Some(ring) = self.ring() else { return false };
+        self.chan.shared.recv_waiting.store(self.recvq.len(), SeqCst);
+        ring.len() > 0 || self.closed
+    }
+
+    /// Ring flavour, right after linking a sender: as
+    /// [`recv_missed`](Guard::recv_missed), for room.
+    pub(crate) fn send_missed(&self) -> bool {
+        if self.ring().is_none() {
+            return false;
+        }
+        self.chan.shared.send_queued.store(self.sendq.len() + self.reserved, SeqCst);
+        self.has_room() || self.closed
     }
 
     /// Unlinks a node of this channel if it is still linked.
@@ -237,16 +306,6 @@ impl<T> State<T> {
                 }
             }
         }
-    }
-
-    /// Unlinks a node found by a scan.
-    ///
-    /// # Safety
-    ///
-    /// `node` is linked in this channel.
-    unsafe fn take_out(&mut self, node: NonNull<Waiter<T>>) {
-        // SAFETY: caller's contract.
-        unsafe { self.unlink(node) }
     }
 
     /// Pops the oldest receiver.
@@ -283,7 +342,7 @@ impl<T> State<T> {
             }
             if !f.token.is_waiting() {
                 // SAFETY: linked here.
-                unsafe { self.take_out(n) };
+                unsafe { self.unlink(n) };
                 continue;
             }
             return Some(matches!(f.role, Role::Recv { accept: true }));
@@ -292,13 +351,13 @@ impl<T> State<T> {
     }
 
     /// True if a send by the owner of `me` would complete now.
-    pub(crate) fn send_ready(&mut self, cap: usize, me: *const Token) -> bool {
-        self.closed || (self.buf.is_empty() && self.first_receiver(me) == Some(true)) || self.has_room(cap)
+    pub(crate) fn send_ready(&mut self, me: *const Token) -> bool {
+        self.closed || self.has_room() || (self.nothing_buffered() && self.first_receiver(me) == Some(true))
     }
 
     /// True if a receive by the owner of `me` would complete now.
     pub(crate) fn recv_ready(&mut self, me: *const Token) -> bool {
-        if !self.buf.is_empty() || self.closed {
+        if self.closed || !self.nothing_buffered() {
             return true;
         }
         if self.offering == 0 {
@@ -316,18 +375,39 @@ impl<T> State<T> {
         false
     }
 
+    /// Buffers `v` (room was checked), telling one waiting receiver.
+    fn buffer(&mut self, v: T, wakes: &mut Wakes) -> Result<(), T> {
+        match self.chan.ring.as_ref() {
+            Some(r) => r.push(v).map_err(|(v, _)| v)?,
+            None => self.buf.push_back(v),
+        }
+        if !self.recvq.is_empty() {
+            self.notify_receiver(wakes);
+        }
+        Ok(())
+    }
+
+    /// Takes the oldest buffered value.
+    fn unbuffer(&mut self) -> Option<T> {
+        match self.chan.ring.as_ref() {
+            Some(r) => r.pop().ok(),
+            None => {
+                let v = self.buf.pop_front()?;
+                if self.chan.cap == UNBOUNDED {
+                    self.maybe_shrink();
+                }
+                Some(v)
+            }
+        }
+    }
+
     /// Sends `v` now if that is possible: straight into the first waiting
-    /// receiver when nothing is buffered, else into the buffer (telling one
-    /// waiting receiver). The caller checked `closed`. `me`: the caller's
-    /// select, whose own receive arms it must not serve.
-    pub(crate) fn send_now(
-        &mut self,
-        v: T,
-        cap: usize,
-        me: *const Token,
-        wakes: &mut Wakes,
-    ) -> Result<Option<Handoff<T>>, T> {
-        if self.buf.is_empty() {
+    /// receiver that accepts a hand-off when nothing is buffered, else into
+    /// the buffer (telling one waiting receiver). The caller checked
+    /// `closed`. `me`: the caller's select, whose own receive arms it must
+    /// not serve.
+    pub(crate) fn send_now(&mut self, v: T, me: *const Token, wakes: &mut Wakes) -> Result<Option<Handoff<T>>, T> {
+        if self.accepting > 0 && self.nothing_buffered() {
             let mut cur = self.recvq.front();
             while let Some(n) = cur {
                 // SAFETY: `n` is linked here; we hold the lock.
@@ -340,19 +420,15 @@ impl<T> State<T> {
                     break; // it takes values from the buffer: needs room
                 }
                 // SAFETY: linked here.
-                unsafe { self.take_out(n) };
+                unsafe { self.unlink(n) };
                 if f.token.try_claim() {
                     return Ok(Some(Handoff { node: n, arm: f.arm, value: v }));
                 }
                 // Stale: its select completed elsewhere or gave up.
             }
         }
-        if self.has_room(cap) {
-            self.buf.push_back(v);
-            if !self.recvq.is_empty() {
-                self.notify_receiver(wakes);
-            }
-            return Ok(None);
+        if self.has_room() {
+            return self.buffer(v, wakes).map(|()| None);
         }
         Err(v)
     }
@@ -360,13 +436,10 @@ impl<T> State<T> {
     /// Receives now if possible: from the buffer (then refills it from a
     /// waiting sender), or from a parked blocking sender's offer. `None`:
     /// it would block. `Some(Err(()))`: closed and drained.
-    pub(crate) fn recv_now(&mut self, cap: usize, me: *const Token, wakes: &mut Wakes) -> Option<Result<T, ()>> {
-        if let Some(v) = self.buf.pop_front() {
+    pub(crate) fn recv_now(&mut self, me: *const Token, wakes: &mut Wakes) -> Option<Result<T, ()>> {
+        if let Some(v) = self.unbuffer() {
             if !self.sendq.is_empty() {
-                self.refill(cap, wakes);
-            }
-            if cap == UNBOUNDED {
-                self.maybe_shrink();
+                self.refill(wakes);
             }
             return Some(Ok(v));
         }
@@ -389,7 +462,7 @@ impl<T> State<T> {
                 continue;
             }
             // SAFETY: linked here.
-            unsafe { self.take_out(n) };
+            unsafe { self.unlink(n) };
             if f.token.try_claim() {
                 // SAFETY: claimed: the slot is ours until `finish`.
                 let v = unsafe { n.as_ref().slot(|s| s.take()) }.expect("a blocking sender offers its value");
@@ -403,8 +476,8 @@ impl<T> State<T> {
     /// Room was freed: move parked blocking senders' values into the
     /// buffer, or reserve the room for parked async senders (a grant they
     /// fill in their own poll), oldest first.
-    fn refill(&mut self, cap: usize, wakes: &mut Wakes) {
-        while self.has_room(cap) {
+    pub(crate) fn refill(&mut self, wakes: &mut Wakes) {
+        while self.has_room() {
             let Some(n) = self.pop_send() else { return };
             // SAFETY: just popped; we hold the lock.
             let f = unsafe { facts(n) };
@@ -414,10 +487,16 @@ impl<T> State<T> {
             if matches!(f.role, Role::Send { offer: true }) {
                 // SAFETY: claimed: the slot is ours until `finish`.
                 let v = unsafe { n.as_ref().slot(|s| s.take()) }.expect("a blocking sender offers its value");
-                self.buf.push_back(v);
-                wakes.push(f.token.finish(Outcome::Done(f.arm)));
-                if !self.recvq.is_empty() {
-                    self.notify_receiver(wakes);
+                match self.buffer(v, wakes) {
+                    Ok(()) => wakes.push(f.token.finish(Outcome::Done(f.arm))),
+                    Err(v) => {
+                        // A send that had not seen this sender queued took
+                        // the room: it retries, first in line.
+                        // SAFETY: still claimed by us.
+                        unsafe { n.as_ref().slot(|s| *s = Some(v)) };
+                        wakes.push(f.token.finish(Outcome::Notified(f.arm)));
+                        return;
+                    }
                 }
             } else {
                 self.reserved += 1;
@@ -429,7 +508,7 @@ impl<T> State<T> {
     }
 
     /// Tells the oldest live receiver that a value is buffered.
-    fn notify_receiver(&mut self, wakes: &mut Wakes) {
+    pub(crate) fn notify_receiver(&mut self, wakes: &mut Wakes) {
         while let Some(n) = self.pop_recv() {
             // SAFETY: just popped; we hold the lock.
             let f = unsafe { facts(n) };
@@ -452,7 +531,7 @@ impl<T> State<T> {
                 continue;
             }
             // SAFETY: linked here.
-            unsafe { self.take_out(n) };
+            unsafe { self.unlink(n) };
             if f.token.try_claim() {
                 wakes.push(f.token.finish(Outcome::Notified(f.arm)));
                 return;
@@ -460,26 +539,25 @@ impl<T> State<T> {
         }
     }
 
-    /// An async sender gives back room it was granted but did not use.
-    pub(crate) fn release_grant(&mut self, cap: usize, wakes: &mut Wakes) {
+    /// An async sender fills the room it was granted; `Err` gives the value
+    /// back if a racing send took the room after all (it then queues again,
+    /// first in line).
+    pub(crate) fn fill_grant(&mut self, v: T, wakes: &mut Wakes) -> Result<(), T> {
         self.reserved -= 1;
-        if !self.sendq.is_empty() {
-            self.refill(cap, wakes);
-        }
+        self.buffer(v, wakes)
     }
 
-    /// An async sender fills the room it was granted.
-    pub(crate) fn fill_grant(&mut self, v: T, wakes: &mut Wakes) {
+    /// An async sender gives back room it was granted but did not use.
+    pub(crate) fn release_grant(&mut self, wakes: &mut Wakes) {
         self.reserved -= 1;
-        self.buf.push_back(v);
-        if !self.recvq.is_empty() {
-            self.notify_receiver(wakes);
+        if !self.sendq.is_empty() {
+            self.refill(wakes);
         }
     }
 
     /// A notified receiver gives up: pass the news on while values wait.
     pub(crate) fn forward_recv(&mut self, wakes: &mut Wakes) {
-        if !self.buf.is_empty() {
+        if !self.nothing_buffered() {
             self.notify_receiver(wakes);
         }
     }
@@ -493,16 +571,21 @@ impl<T> State<T> {
     }
 
     fn maybe_shrink(&mut self) {
-        let c = self.buf.capacity();
-        if c > SHRINK_ABOVE && self.buf.len() < c / 4 {
-            self.buf.shrink_to((c / 2).max(self.buf.len()));
+        let buf = &mut self.state.buf;
+        let c = buf.capacity();
+        if c > SHRINK_ABOVE && buf.len() < c / 4 {
+            buf.shrink_to((c / 2).max(buf.len()));
         }
     }
 }
 
 impl<T> Chan<T> {
     pub(crate) fn new(cap: usize) -> Chan<T> {
-        let buf = if cap == UNBOUNDED { VecDeque::new() } else { VecDeque::with_capacity(cap.min(1024)) };
+        let (ring, buf) = match cap {
+            0 => (None, VecDeque::new()),
+            UNBOUNDED => (None, VecDeque::new()),
+            n => (Some(Ring::new(n)), VecDeque::new()),
+        };
         Chan {
             shared: CachePadded(Shared {
                 lock: SpinLock::new(State {
@@ -518,12 +601,21 @@ impl<T> Chan<T> {
                 recv_ready: AtomicBool::new(false),
                 send_ready: AtomicBool::new(cap > 0),
                 closed: AtomicBool::new(false),
+                recv_waiting: AtomicUsize::new(0),
+                send_queued: AtomicUsize::new(0),
             }),
+            ring,
             cap,
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
             pool: Pool::default(),
         }
+    }
+
+    /// True for the lock-free ring flavour (bounded, capacity ≥ 1).
+    #[inline]
+    pub(crate) fn has_ring(&self) -> bool {
+        self.ring.is_some()
     }
 
     #[inline]
@@ -534,13 +626,19 @@ impl<T> Chan<T> {
     /// A receive might complete now (a hint: never used to decide).
     #[inline]
     pub(crate) fn recv_maybe_ready(&self) -> bool {
-        self.shared.recv_ready.load(Relaxed)
+        match &self.ring {
+            Some(r) => r.maybe_poppable(),
+            None => self.shared.recv_ready.load(Relaxed),
+        }
     }
 
     /// A send might complete now (a hint: never used to decide).
     #[inline]
     pub(crate) fn send_maybe_ready(&self) -> bool {
-        self.shared.send_ready.load(Relaxed)
+        match &self.ring {
+            Some(r) => r.maybe_pushable() && self.shared.send_queued.load(Relaxed) == 0,
+            None => self.shared.send_ready.load(Relaxed),
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -548,21 +646,89 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.shared.len.load(Relaxed)
+        match &self.ring {
+            Some(r) => r.len(),
+            None => self.shared.len.load(Relaxed),
+        }
     }
 
     /// Memory held by the buffer, in values (for tests of shrinking).
     pub(crate) fn buffer_capacity(&self) -> usize {
-        self.lock().buf.capacity()
+        match &self.ring {
+            Some(r) => r.capacity(),
+            None => self.lock().buf.capacity(),
+        }
+    }
+
+    /// Ring flavour: a value was pushed without the lock; wake a receiver
+    /// if one waits. The push's SeqCst claim of `tail` and this SeqCst
+    /// load pair with a receiver's announce-then-look (`recv_missed`).
+    #[inline]
+    fn pushed(&self) {
+        if self.shared.recv_waiting.load(SeqCst) != 0 {
+            self.with_lock(|g, w| g.notify_receiver(w));
+        }
+    }
+
+    /// Ring flavour: a value was popped without the lock; refill from a
+    /// waiting sender if one is queued (pairs with `send_missed`).
+    #[inline]
+    fn popped(&self) {
+        if self.shared.send_queued.load(SeqCst) != 0 {
+            self.with_lock(|g, w| g.refill(w));
+        }
+    }
+
+    /// The lock-free attempt of the ring flavour: `Err(v)` if it does not
+    /// apply or could not complete (then take the lock).
+    #[inline]
+    pub(crate) fn try_send_unlocked(&self, v: T) -> Result<Result<(), T>, T> {
+        match &self.ring {
+            Some(r) if self.shared.send_queued.load(Relaxed) == 0 => match r.push(v) {
+                Ok(()) => {
+                    self.pushed();
+                    Ok(Ok(()))
+                }
+                Err((v, Refused::Closed)) => Ok(Err(v)),
+                Err((v, Refused::Full)) => Err(v),
+            },
+            _ => Err(v),
+        }
+    }
+
+    /// The lock-free attempt of the ring flavour: `None` if it does not
+    /// apply or found nothing.
+    #[inline]
+    pub(crate) fn try_recv_unlocked(&self) -> Option<Result<T, ()>> {
+        match self.ring.as_ref()?.pop() {
+            Ok(v) => {
+                self.popped();
+                Some(Ok(v))
+            }
+            Err(Drained::Closed) => Some(Err(())),
+            Err(Drained::Empty) => None,
+        }
     }
 
     pub(crate) fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        let v = match &self.ring {
+            // Queued senders go first: a new send may not take their room.
+            Some(r) if self.shared.send_queued.load(Relaxed) == 0 => match r.push(v) {
+                Ok(()) => {
+                    self.pushed();
+                    return Ok(());
+                }
+                Err((v, Refused::Closed)) => return Err(TrySendError::Closed(v)),
+                Err((v, Refused::Full)) => return Err(TrySendError::Full(v)),
+            },
+            _ => v,
+        };
         let mut wakes = Wakes::default();
         let mut g = self.lock();
         if g.closed {
             return Err(TrySendError::Closed(v));
         }
-        match g.send_now(v, self.cap, ptr::null(), &mut wakes) {
+        match g.send_now(v, ptr::null(), &mut wakes) {
             Ok(handoff) => {
                 drop(g);
                 if let Some(h) = handoff {
@@ -576,9 +742,19 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        if let Some(r) = &self.ring {
+            return match r.pop() {
+                Ok(v) => {
+                    self.popped();
+                    Ok(v)
+                }
+                Err(Drained::Closed) => Err(TryRecvError::Closed),
+                Err(Drained::Empty) => Err(TryRecvError::Empty),
+            };
+        }
         let mut wakes = Wakes::default();
         let mut g = self.lock();
-        let r = g.recv_now(self.cap, ptr::null(), &mut wakes);
+        let r = g.recv_now(ptr::null(), &mut wakes);
         drop(g);
         wakes.wake();
         match r {
@@ -594,7 +770,7 @@ impl<T> Chan<T> {
         let mut g = self.lock();
         let mut n = 0;
         while n < max {
-            match g.recv_now(self.cap, ptr::null(), &mut wakes) {
+            match g.recv_now(ptr::null(), &mut wakes) {
                 Some(Ok(v)) => {
                     out.push(v);
                     n += 1;
@@ -615,21 +791,16 @@ impl<T> Chan<T> {
             drop(v); // nobody can ever receive it
             return;
         }
+        debug_assert!(self.ring.is_none(), "buffered channels never hand values to a receive that can be dropped");
         let mut wakes = Wakes::default();
         let mut g = self.lock();
-        let handoff = if g.buf.is_empty() {
-            match g.send_now(v, 0, ptr::null(), &mut wakes) {
-                Ok(h) => h,
-                Err(v) => {
-                    g.buf.push_front(v);
-                    g.notify_receiver(&mut wakes);
-                    None
-                }
+        let handoff = match g.send_now(v, ptr::null(), &mut wakes) {
+            Ok(h) => h,
+            Err(v) => {
+                g.buf.push_front(v);
+                g.notify_receiver(&mut wakes);
+                None
             }
-        } else {
-            g.buf.push_front(v);
-            g.notify_receiver(&mut wakes);
-            None
         };
         drop(g);
         if let Some(h) = handoff {
@@ -639,7 +810,7 @@ impl<T> Chan<T> {
     }
 
     /// Runs `f` under the lock, then wakes whom it chose.
-    pub(crate) fn with_lock<R>(&self, f: impl FnOnce(&mut State<T>, &mut Wakes) -> R) -> R {
+    pub(crate) fn with_lock<R>(&self, f: impl FnOnce(&mut Guard<'_, T>, &mut Wakes) -> R) -> R {
         let mut wakes = Wakes::default();
         let mut g = self.lock();
         let r = f(&mut g, &mut wakes);
@@ -658,6 +829,9 @@ impl<T> Chan<T> {
             return false;
         }
         g.closed = true;
+        if let Some(r) = &self.ring {
+            r.close();
+        }
         self.shared.closed.store(true, Release);
         let s = &mut *g;
         let mut all = s.recvq.take_all();
@@ -679,6 +853,9 @@ impl<T> Chan<T> {
     /// The last receiver is gone: close, and drop what nobody can receive.
     pub(crate) fn close_and_drain(&self) {
         self.close();
+        if let Some(r) = &self.ring {
+            while r.pop().is_ok() {}
+        }
         let buf = std::mem::take(&mut self.lock().buf);
         drop(buf);
     }

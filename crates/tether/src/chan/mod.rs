@@ -133,7 +133,10 @@ mod dynamic;
 mod error;
 mod future;
 mod iter;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod macros;
+mod ring;
 mod select;
 mod waiter;
 

@@ -179,16 +179,6 @@ impl<T: Linked> List<T> {
         true
     }
 
-    /// True if `node` is linked in a list.
-    ///
-    /// # Safety
-    ///
-    /// `node` is valid; the caller holds the lock of the list it may be in.
-    pub(crate) unsafe fn is_linked(node: NonNull<T>) -> bool {
-        // SAFETY: caller's contract.
-        unsafe { ptrs(node, |p| p.linked) }
-    }
-
     /// The node after `node`, for scans that skip some waiters.
     ///
     /// # Safety
@@ -280,9 +270,7 @@ mod tests {
             assert!(l.remove(p(&c)), "tail");
             assert!(l.remove(p(&d)), "head");
             assert_eq!(values(&l), [1]);
-            assert!(List::is_linked(p(&a)));
             assert_eq!(l.pop_front(), Some(p(&a)));
-            assert!(!List::is_linked(p(&a)));
             assert!(l.is_empty() && l.pop_front().is_none());
             // Relinking a removed node works.
             l.push_back(p(&b));

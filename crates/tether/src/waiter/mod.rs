@@ -21,6 +21,8 @@ use crate::slab::Slab;
 use crate::sync_impl::thread::{self, Thread};
 
 mod list;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod token;
 
 pub(crate) use list::{Linked, Links, List};
