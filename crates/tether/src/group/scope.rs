@@ -21,8 +21,10 @@ const THREAD: &str = "scope thread";
 /// - the scope has a context, a child of `parent`, passed to every thread;
 ///   the first error (a thread's or the body's) cancels it with that error
 ///   as its cause, and it is cancelled when `scope` returns;
-/// - a thread spawned once the context is done is not started
-///   ([`Scope::spawn`] returns `false` and drops the closure at once);
+/// - a thread spawned once a thread or the body failed or panicked is not
+///   started ([`Scope::spawn`] returns `false` and drops the closure at
+///   once); one spawned into a context done for another reason (the
+///   parent's) still starts, and sees that context done;
 /// - a panic (in a thread or in the body) cancels the context, and `scope`
 ///   resumes the first panic, with its original payload, after every
 ///   thread has ended.
@@ -143,8 +145,9 @@ impl<'scope, 'env, E: Send + 'static> Scope<'scope, 'env, E> {
     /// Runs `f` on a new thread that may borrow anything that outlives the
     /// scope. With a limit, blocks the calling thread until a slot is free.
     ///
-    /// Returns `false`, having dropped `f` unstarted, if the scope's context
-    /// is done (before the call or while waiting for a slot).
+    /// Returns `false`, having dropped `f` unstarted, once a thread or the
+    /// body has failed or panicked (before the call or while waiting for a
+    /// slot).
     #[track_caller]
     pub fn spawn<F>(&self, f: F) -> bool
     where
@@ -185,7 +188,7 @@ impl<'scope, 'env, E: Send + 'static> Scope<'scope, 'env, E> {
         F: FnOnce(&Context) -> Result<(), E> + Send + 'scope,
     {
         let core = self.core.clone();
-        if core.ctx.is_done() {
+        if core.is_decided() {
             return false;
         }
         let slot = core.is_limited();
