@@ -68,6 +68,7 @@
 
 mod after_func;
 mod error;
+mod error_is;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod scope;
@@ -80,6 +81,7 @@ use std::time::{Duration, Instant};
 
 pub use after_func::AfterFunc;
 pub use error::{Cause, Error};
+pub use error_is::{ErrorIs, find_error};
 
 use crate::sync_impl::Arc;
 use crate::waiter::{self, Wake};
