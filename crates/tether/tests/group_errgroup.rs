@@ -528,3 +528,54 @@ fn first_error_is_one_value_wait_and_cause_agree_when_two_fail_at_once() {
     });
     assert_no_leaks();
 }
+
+#[test]
+fn anyhow_and_any_error_type_through_shared_error() {
+    use anyhow::Context as _;
+    use tether::group::SharedError;
+    block_on(async {
+        let (g, ctx) = Group::<SharedError>::with_context(&Context::background());
+        let c = ctx.clone();
+        g.spawn(async move {
+            c.done().await; // a sibling: stops once the first error cancels
+            Err("a later error, dropped".into())
+        })
+        .await;
+        g.spawn(async {
+            let port: Result<u16, _> = "http".parse::<u16>();
+            port.context("reading the port")?; // anyhow, then `?` into SharedError
+            Ok(())
+        })
+        .await;
+        let err = g.wait().await.unwrap_err();
+        assert_eq!(format!("{err:#}"), "reading the port: invalid digit found in string");
+        assert_eq!(err.to_string(), "reading the port");
+        let cause = ctx.cause().unwrap();
+        assert!(SharedError::ptr_eq(&err, &SharedError::from_cause(cause)), "one value: wait's error is the cause");
+        let back: anyhow::Error = err.clone().into_cause().into();
+        assert_eq!(format!("{back:#}"), "reading the port: invalid digit found in string");
+        assert!(back.chain().any(|e| e.is::<std::num::ParseIntError>()), "the chain survives");
+    });
+    block_on(async {
+        let (g, ctx) = Group::<SharedError>::with_context(&Context::background());
+        g.spawn_blocking(|| {
+            let _: u8 = "300".parse()?; // a std error straight into SharedError
+            Ok(())
+        });
+        let err = g.wait().await.unwrap_err();
+        assert!(err.downcast_ref::<std::num::ParseIntError>().is_some());
+        assert!(
+            ctx.cause().unwrap().downcast_ref::<std::num::ParseIntError>().is_some(),
+            "the cause is the error itself"
+        );
+        let (g, _ctx) = Group::<SharedError>::with_context(&Context::background());
+        g.spawn(async { Err(String::from("plain strings too").into()) }).await;
+        assert_eq!(g.wait().await.unwrap_err().to_string(), "plain strings too");
+    });
+    let r = tether::group::scope(&Context::background(), |s| {
+        s.spawn(|_| Err(anyhow::anyhow!("from a thread").into()));
+        Ok::<_, SharedError>(())
+    });
+    assert_eq!(r.unwrap_err().to_string(), "from a thread");
+    assert_no_leaks();
+}

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll, Waker};
 
+use super::ToCause;
 use super::core::{Core, EndGuard, NO_LIMIT};
 use crate::ctx::{Cause, Context};
 use crate::task::{self, Name, Registration};
@@ -275,10 +276,17 @@ impl<E: Send + 'static> Group<E> {
     }
 }
 
-impl<E: std::error::Error + Clone + Send + Sync + 'static> Group<E> {
+impl<E: ToCause> Group<E> {
     /// A group whose context is a child of `parent`, returned alongside
     /// (Go's `errgroup.WithContext`). The first error cancels it with that
-    /// error as its [cause](Context::cause): `ctx.cause()` downcasts to `E`.
+    /// error as its [cause](Context::cause): `ctx.cause()` downcasts to `E`
+    /// — or, for a [`SharedError`](super::SharedError) group, *is* the
+    /// error `wait` returns.
+    ///
+    /// `E` is any [`ToCause`] type: every `Error + Clone + Send + Sync`
+    /// type (an error that is not `Clone` goes in an `Arc`:
+    /// `Arc<io::Error>` qualifies), and [`SharedError`](super::SharedError)
+    /// for everything else — `anyhow::Error`, `Box<dyn Error>`, strings.
     ///
     /// ```
     /// use tether::{Context, ctx, group::Group};
@@ -297,8 +305,8 @@ impl<E: std::error::Error + Clone + Send + Sync + 'static> Group<E> {
     }
 }
 
-pub(super) fn error_cause<E: std::error::Error + Clone + Send + Sync + 'static>(e: &E) -> Cause {
-    std::sync::Arc::new(e.clone())
+pub(super) fn error_cause<E: ToCause>(e: &E) -> Cause {
+    e.to_cause()
 }
 
 impl<E: Send + 'static> Drop for Group<E> {

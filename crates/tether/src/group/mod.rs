@@ -91,9 +91,11 @@ mod errgroup;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod scope;
+mod shared_error;
 
 pub use errgroup::{Group, Named, Spawn};
 pub use scope::{Scope, scope, scope_with_limit};
+pub use shared_error::{SharedError, ToCause};
 
 use std::fmt;
 use std::panic::Location;
@@ -144,6 +146,16 @@ pub struct TaskPanicked {
 }
 
 impl TaskPanicked {
+    /// The cause for a panic of a task of `kind` spawned at `spawned_at`.
+    pub(crate) fn new(
+        kind: &'static str,
+        name: Option<String>,
+        spawned_at: &'static Location<'static>,
+        payload: &(dyn std::any::Any + Send),
+    ) -> TaskPanicked {
+        TaskPanicked { kind, name, spawned_at, message: core::panic_message(payload) }
+    }
+
     /// The panicking task's name, if it had one.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::Arc;
 
+use super::ToCause;
 use super::core::{Core, NO_LIMIT};
 use super::errgroup::error_cause;
 use crate::ctx::Context;
@@ -52,7 +53,7 @@ const THREAD: &str = "scope thread";
 #[track_caller]
 pub fn scope<'env, E, R, F>(parent: &Context, body: F) -> Result<R, E>
 where
-    E: std::error::Error + Clone + Send + Sync + 'static,
+    E: ToCause,
     F: for<'scope> FnOnce(&Scope<'scope, 'env, E>) -> Result<R, E>,
 {
     run(parent, NO_LIMIT, body, Location::caller())
@@ -88,7 +89,7 @@ where
 #[track_caller]
 pub fn scope_with_limit<'env, E, R, F>(parent: &Context, limit: usize, body: F) -> Result<R, E>
 where
-    E: std::error::Error + Clone + Send + Sync + 'static,
+    E: ToCause,
     F: for<'scope> FnOnce(&Scope<'scope, 'env, E>) -> Result<R, E>,
 {
     assert!(limit > 0, "group::scope_with_limit(0): a scope limited to zero threads could never run one");
@@ -97,7 +98,7 @@ where
 
 fn run<'env, E, R, F>(parent: &Context, limit: usize, body: F, site: &'static Location<'static>) -> Result<R, E>
 where
-    E: std::error::Error + Clone + Send + Sync + 'static,
+    E: ToCause,
     F: for<'scope> FnOnce(&Scope<'scope, 'env, E>) -> Result<R, E>,
 {
     let core = Arc::new(Core::new(parent, Some(error_cause::<E>), limit, false));
