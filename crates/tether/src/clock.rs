@@ -247,11 +247,13 @@ pub(crate) fn deadline_after(d: Duration) -> Instant {
 /// Auto-advance needs to know when the program is *idle*. tether cannot see
 /// every thread's state, so idle means: (1) no clock activity — no read of
 /// [`now`], no timer added, cancelled or fired, no advance — for a real-time
-/// quiet period, (2) no wake-up in flight — every thread or task that a
-/// virtual timer woke through tether (`park_until`, `time::sleep`, tickers,
-/// limiter waits) has run again, and (3) at least one timer is pending,
-/// later than the current virtual instant. Then time jumps to the earliest
-/// timer.
+/// quiet period, (2) no wake-up in flight — every thread that a virtual
+/// timer unparked (`park_until`) has run again, and every future that a
+/// virtual timer woke (`time::sleep`, tickers, limiter waits) has been
+/// polled, dropped or has stopped waiting; a task's wake-up is waited for
+/// at most a grace period (a task may keep a fired future and never poll
+/// it again), and (3) at least one timer is pending, later than the current
+/// virtual instant. Then time jumps to the earliest timer.
 pub(crate) mod virt {
     use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
     use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
@@ -264,8 +266,15 @@ pub(crate) mod virt {
     static OFFSET: AtomicU64 = AtomicU64::new(0);
     /// Bumped on every clock event; the auto-advance driver watches it.
     static ACTIVITY: AtomicU64 = AtomicU64::new(0);
-    /// Wake-ups issued by virtual timers whose target has not run yet.
+    /// Wake-ups issued by virtual timers to parked threads that have not
+    /// run again yet (`park_until` settles its own, always).
     static IN_FLIGHT: AtomicI64 = AtomicI64::new(0);
+    /// Wake-ups issued by virtual timers to async tasks whose future has
+    /// not been polled (or dropped) since. Kept apart from the threads'
+    /// count: a task can be woken and then never poll that future again
+    /// (a fired `Sleep` held but no longer awaited), so the driver gives
+    /// these a bounded grace instead of waiting for them forever.
+    static TASK_IN_FLIGHT: AtomicI64 = AtomicI64::new(0);
     /// The real instant virtual time started from (behind a lock: an
     /// `Instant` is not atomic; each thread caches it per `GENERATION`).
     static BASE: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
@@ -315,21 +324,41 @@ pub(crate) mod virt {
         ACTIVITY.load(SeqCst)
     }
 
+    /// Wake-ups in flight to parked threads.
     pub(crate) fn in_flight() -> i64 {
         IN_FLIGHT.load(SeqCst)
     }
 
-    /// A virtual timer is about to wake a waiter.
+    /// Wake-ups in flight to async tasks.
+    pub(crate) fn task_in_flight() -> i64 {
+        TASK_IN_FLIGHT.load(SeqCst)
+    }
+
+    /// A virtual timer is about to unpark a thread.
     pub(crate) fn wake_started() {
         if is_active() {
             IN_FLIGHT.fetch_add(1, SeqCst);
         }
     }
 
-    /// The woken waiter runs again.
+    /// The unparked thread runs again.
     pub(crate) fn wake_finished() {
         if is_active() {
             IN_FLIGHT.fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// A virtual timer is about to wake an async task's future.
+    pub(crate) fn task_wake_started() {
+        if is_active() {
+            TASK_IN_FLIGHT.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// The woken future was polled, or dropped, or stopped waiting.
+    pub(crate) fn task_wake_finished() {
+        if is_active() {
+            TASK_IN_FLIGHT.fetch_sub(1, SeqCst);
         }
     }
 
@@ -338,6 +367,7 @@ pub(crate) mod virt {
         *lock_base() = Some(start);
         OFFSET.store(0, Release);
         IN_FLIGHT.store(0, SeqCst);
+        TASK_IN_FLIGHT.store(0, SeqCst);
         GENERATION.fetch_add(1, SeqCst);
         ACTIVE.store(true, SeqCst);
         super::notify_time_changed();
@@ -348,6 +378,7 @@ pub(crate) mod virt {
         ACTIVE.store(false, SeqCst);
         *lock_base() = None;
         IN_FLIGHT.store(0, SeqCst);
+        TASK_IN_FLIGHT.store(0, SeqCst);
         super::notify_time_changed();
     }
 

@@ -16,18 +16,105 @@ use std::task::{Context as TaskCx, Poll};
 
 pub(crate) use crate::leak::{Name, Registration};
 
-/// Starts `f` on a new OS thread named `tether-{what}`, registered as a
-/// task of kind `what`.
-pub(crate) fn spawn_thread(
+/// Runs `f` on tether's small pool of callback threads, registered as a
+/// task of kind `what` from now until `f` returns (queued time included).
+/// For callbacks that must not run on the thread that triggers them and
+/// may block (after-funcs): a pooled thread is reused when one is idle, a
+/// new one started only when all are busy (so one blocked callback never
+/// holds up another), and idle ones exit after a while.
+pub(crate) fn spawn_pooled(
     what: &'static str,
     spawned_at: &'static Location<'static>,
     f: impl FnOnce() + Send + 'static,
 ) {
     let reg = Registration::new(what, None, spawned_at);
-    start_thread(what, reg, move |reg| {
+    #[cfg(not(loom))]
+    callback_pool::submit(Box::new(move || {
+        let mut reg = reg;
+        let entered = reg.enter();
         f();
+        drop(entered);
         drop(reg);
-    });
+    }));
+    #[cfg(loom)]
+    {
+        drop(reg);
+        drop(f);
+    }
+}
+
+#[cfg(not(loom))]
+mod callback_pool {
+    //! The threads behind [`spawn_pooled`](super::spawn_pooled).
+    //!
+    //! Invariant: `idle` counts threads waiting on `ready` (counted under
+    //! the lock before they wait, uncounted when they wake), and a job is
+    //! queued with a notify only while `queue.len() <= idle`; otherwise a
+    //! thread is started for it. So every queued job has a thread of its
+    //! own on the way, and a callback that blocks never delays another.
+
+    use std::collections::VecDeque;
+    use std::sync::{Condvar, Mutex, OnceLock};
+    use std::time::Duration;
+
+    type Job = Box<dyn FnOnce() + Send + 'static>;
+
+    /// How long an idle pooled thread waits for work before it exits.
+    const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+    struct Pool {
+        state: Mutex<State>,
+        ready: Condvar,
+    }
+
+    #[derive(Default)]
+    struct State {
+        queue: VecDeque<Job>,
+        idle: usize,
+    }
+
+    fn pool() -> &'static Pool {
+        static POOL: OnceLock<Pool> = OnceLock::new();
+        POOL.get_or_init(|| Pool { state: Mutex::new(State::default()), ready: Condvar::new() })
+    }
+
+    pub(super) fn submit(job: Job) {
+        let p = pool();
+        let mut s = p.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.queue.push_back(job);
+        let has_idle = s.queue.len() <= s.idle;
+        drop(s);
+        if has_idle {
+            p.ready.notify_one();
+        } else {
+            std::thread::Builder::new()
+                .name("tether-callbacks".into())
+                .spawn(move || work(p))
+                .expect("tether: could not start a callback thread");
+        }
+    }
+
+    fn work(p: &'static Pool) {
+        let mut s = p.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(job) = s.queue.pop_front() {
+                drop(s);
+                // A panicking callback is reported by the panic hook, as on
+                // a thread of its own, and must not cost the pool a thread
+                // that other queued jobs were counted against.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                s = p.state.lock().unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            s.idle += 1;
+            let (guard, waited) = p.ready.wait_timeout(s, KEEP_ALIVE).unwrap_or_else(|e| e.into_inner());
+            s = guard;
+            s.idle -= 1;
+            if waited.timed_out() && s.queue.is_empty() {
+                return;
+            }
+        }
+    }
 }
 
 /// Starts `f` on a new OS thread with `reg` entered; `f` owns `reg` and

@@ -1,6 +1,7 @@
 //! Conformance with Go's errgroup (golang.org/x/sync/errgroup tests:
 //! zero group, WithContext, SetLimit/TryGo, panics), plus tether's own
-//! leak-free rules: drop aborts, tasks after cancel are not started.
+//! leak-free rules: drop aborts, tasks spawned once a task failed are not
+//! started, and `wait` is `Ok` only if every spawned task ran and succeeded.
 mod common;
 
 use std::sync::Arc;
@@ -219,14 +220,14 @@ fn try_spawn_returns_false_at_limit() {
 }
 
 #[test]
-fn spawn_waiting_for_slot_gives_up_when_ctx_done() {
+fn spawn_waiting_for_slot_gives_up_when_a_task_fails() {
     block_on(async {
-        let (g, ctx) = Group::<Boom>::with_context(&Context::background());
+        let (g, _ctx) = Group::<Boom>::with_context(&Context::background());
         let g = g.with_limit(1);
-        let c = ctx.clone();
+        let (fail, failed) = tokio::sync::oneshot::channel::<()>();
         g.spawn(async move {
-            c.done().await;
-            Ok(())
+            let _ = failed.await;
+            Err(Boom(1))
         })
         .await;
         let started = Arc::new(AtomicBool::new(false));
@@ -235,13 +236,88 @@ fn spawn_waiting_for_slot_gives_up_when_ctx_done() {
             s.store(true, SeqCst);
             Ok(())
         });
+        let failer = async {
+            tokio::task::yield_now().await;
+            fail.send(()).unwrap();
+        };
+        tokio::join!(waiting, failer);
+        assert_eq!(g.wait().await, Err(Boom(1)));
+        assert!(!started.load(SeqCst), "spawned after the outcome was decided: never started");
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn spawn_waiting_for_slot_into_a_cancelled_group_still_starts() {
+    block_on(async {
+        let (g, ctx) = Group::<tether::ctx::Error>::with_context(&Context::background());
+        let g = g.with_limit(1);
+        let c = ctx.clone();
+        g.spawn(async move {
+            c.done().await;
+            Ok(())
+        })
+        .await;
+        let c = ctx.clone();
+        let waiting = g.spawn(async move { c.check() });
         let canceller = async {
             tokio::task::yield_now().await;
             g.cancel();
         };
         tokio::join!(waiting, canceller);
-        g.wait().await.unwrap();
-        assert!(!started.load(SeqCst));
+        assert_eq!(g.wait().await, Err(tether::ctx::Error::Canceled), "the late task ran and reported it");
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn wait_is_not_ok_when_every_spawn_came_after_the_parent_was_done() {
+    // Issue 9: all spawns came after the request's context was done; they
+    // were dropped unstarted and `wait` said Ok(()) for work never done.
+    block_on(async {
+        let (request, cancel) = Context::background().with_cancel();
+        cancel.cancel();
+        let (g, gctx) = Group::<tether::ctx::Error>::with_context(&request);
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..3 {
+            let (c, ran) = (gctx.clone(), ran.clone());
+            g.spawn(async move {
+                ran.fetch_add(1, SeqCst);
+                c.check()
+            })
+            .await;
+        }
+        let (c, r) = (gctx.clone(), ran.clone());
+        assert!(g.try_spawn(async move {
+            r.fetch_add(1, SeqCst);
+            c.check()
+        }));
+        let (c, r) = (gctx.clone(), ran.clone());
+        g.spawn_blocking(move || {
+            r.fetch_add(1, SeqCst);
+            c.check()
+        });
+        assert_eq!(g.wait().await, Err(tether::ctx::Error::Canceled));
+        assert_eq!(ran.load(SeqCst), 5, "every task ran, with the done context");
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn a_task_that_ignores_a_done_context_ran_so_ok_is_the_truth() {
+    block_on(async {
+        let (request, cancel) = Context::background().with_cancel();
+        drop(cancel);
+        let g = Group::<Boom>::with_context(&request).0;
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        g.spawn(async move {
+            r.store(true, SeqCst);
+            Ok(())
+        })
+        .await;
+        assert_eq!(g.wait().await, Ok(()));
+        assert!(ran.load(SeqCst));
     });
     assert_no_leaks();
 }
@@ -411,5 +487,95 @@ fn nested_tasks_and_many_tasks() {
         g.wait().await.unwrap();
         assert_eq!(n.load(SeqCst), 10_000);
     });
+    assert_no_leaks();
+}
+
+#[test]
+fn first_error_is_one_value_wait_and_cause_agree_when_two_fail_at_once() {
+    // Issue 9: two tasks meeting at a gate and failing together could make
+    // `wait` return one error while the context's cause held the other.
+    // A gate: both release at the same instant, every round.
+    block_on(async {
+        for round in 0..2000u32 {
+            let (g, ctx) = Group::<Boom>::with_context(&Context::background());
+            // A spinning gate: a futex barrier wakes its waiters one after
+            // the other, which would give one task a head start.
+            let gate = Arc::new(AtomicUsize::new(0));
+            for id in [1, 2] {
+                let gate = gate.clone();
+                g.spawn_blocking(move || {
+                    gate.fetch_add(1, SeqCst);
+                    let mut spins = 0u32;
+                    while gate.load(SeqCst) < 2 {
+                        spins += 1;
+                        if spins % 1024 == 0 {
+                            std::thread::yield_now(); // the other may not be running yet
+                        } else {
+                            std::hint::spin_loop();
+                        }
+                    }
+                    Err(Boom(id))
+                });
+            }
+            let err = g.wait().await.unwrap_err();
+            let cause = ctx.cause().expect("the group's context is done");
+            assert_eq!(
+                cause.downcast_ref::<Boom>(),
+                Some(&err),
+                "round {round}: wait returned {err} but the context's cause is {cause}"
+            );
+        }
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn anyhow_and_any_error_type_through_shared_error() {
+    use anyhow::Context as _;
+    use tether::group::SharedError;
+    block_on(async {
+        let (g, ctx) = Group::<SharedError>::with_context(&Context::background());
+        let c = ctx.clone();
+        g.spawn(async move {
+            c.done().await; // a sibling: stops once the first error cancels
+            Err("a later error, dropped".into())
+        })
+        .await;
+        g.spawn(async {
+            let port: Result<u16, _> = "http".parse::<u16>();
+            port.context("reading the port")?; // anyhow, then `?` into SharedError
+            Ok(())
+        })
+        .await;
+        let err = g.wait().await.unwrap_err();
+        assert_eq!(format!("{err:#}"), "reading the port: invalid digit found in string");
+        assert_eq!(err.to_string(), "reading the port");
+        let cause = ctx.cause().unwrap();
+        assert!(SharedError::ptr_eq(&err, &SharedError::from_cause(cause)), "one value: wait's error is the cause");
+        let back: anyhow::Error = err.clone().into_cause().into();
+        assert_eq!(format!("{back:#}"), "reading the port: invalid digit found in string");
+        assert!(back.chain().any(|e| e.is::<std::num::ParseIntError>()), "the chain survives");
+    });
+    block_on(async {
+        let (g, ctx) = Group::<SharedError>::with_context(&Context::background());
+        g.spawn_blocking(|| {
+            let _: u8 = "300".parse()?; // a std error straight into SharedError
+            Ok(())
+        });
+        let err = g.wait().await.unwrap_err();
+        assert!(err.downcast_ref::<std::num::ParseIntError>().is_some());
+        assert!(
+            ctx.cause().unwrap().downcast_ref::<std::num::ParseIntError>().is_some(),
+            "the cause is the error itself"
+        );
+        let (g, _ctx) = Group::<SharedError>::with_context(&Context::background());
+        g.spawn(async { Err(String::from("plain strings too").into()) }).await;
+        assert_eq!(g.wait().await.unwrap_err().to_string(), "plain strings too");
+    });
+    let r = tether::group::scope(&Context::background(), |s| {
+        s.spawn(|_| Err(anyhow::anyhow!("from a thread").into()));
+        Ok::<_, SharedError>(())
+    });
+    assert_eq!(r.unwrap_err().to_string(), "from a thread");
     assert_no_leaks();
 }

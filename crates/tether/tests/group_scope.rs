@@ -100,6 +100,25 @@ fn scope_spawn_after_cancel_is_not_started() {
 }
 
 #[test]
+fn scope_threads_spawned_into_a_done_parent_run_and_report_it() {
+    watchdog(|| {
+        let (parent, cancel) = Context::background().with_cancel();
+        cancel.cancel();
+        let ran = AtomicBool::new(false);
+        let r = group::scope(&parent, |s| {
+            assert!(s.spawn(|ctx| {
+                ran.store(true, SeqCst);
+                ctx.check()
+            }));
+            Ok(())
+        });
+        assert_eq!(r, Err(tether::ctx::Error::Canceled));
+        assert!(ran.load(SeqCst));
+    });
+    assert_no_leaks();
+}
+
+#[test]
 fn scope_limit_is_never_exceeded_and_try_spawn_fails_at_limit() {
     watchdog(|| {
         let now = AtomicUsize::new(0);

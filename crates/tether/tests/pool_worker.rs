@@ -105,3 +105,81 @@ fn worker_pool_without_runtime() {
     });
     assert_no_leaks();
 }
+
+#[test]
+fn a_panicking_task_does_not_shrink_the_pool() {
+    // Issue 9: the panic killed its worker silently; with one worker the
+    // pool was gone and the errors channel closed with tasks still queued.
+    block_on(async {
+        let (tx, rx) = chan::bounded::<Task<String>>(4);
+        let errs = pool::run_worker_pool(&Context::background(), 1, rx);
+        tx.send(task(|_| panic!("bad input"))).await.unwrap();
+        tx.send(task(|_| Err("after the panic".to_string()))).await.unwrap();
+        drop(tx);
+        assert_eq!(errs.recv().await, Ok("after the panic".to_string()), "the worker survived");
+        assert_eq!(errs.recv().await, Err(chan::RecvError::Closed));
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn the_catching_pool_delivers_panics_beside_errors() {
+    block_on(async {
+        let (tx, rx) = chan::bounded::<Task<String>>(8);
+        let errs = pool::run_worker_pool_catching(&Context::background(), 2, rx);
+        // A panic in the closure itself, in the future, and in its drop.
+        tx.send(Box::new(|_ctx| panic!("in the closure"))).await.unwrap();
+        tx.send(pool::task(|_ctx| async { panic!("in the future") })).await.unwrap();
+        struct PanicOnDrop;
+        impl Drop for PanicOnDrop {
+            fn drop(&mut self) {
+                panic!("in the drop");
+            }
+        }
+        tx.send(pool::task(|_ctx| {
+            let guard = PanicOnDrop;
+            async move {
+                let _guard = guard;
+                Ok(())
+            }
+        }))
+        .await
+        .unwrap();
+        for i in 0..4 {
+            tx.send(pool::task(move |_ctx| async move { if i % 2 == 0 { Err(format!("e{i}")) } else { Ok(()) } }))
+                .await
+                .unwrap();
+        }
+        drop(tx);
+        let (mut panics, mut failed) = (Vec::new(), Vec::new());
+        while let Ok(e) = errs.recv().await {
+            match e {
+                pool::WorkerError::Panicked(p) => panics.push(p.message().to_string()),
+                pool::WorkerError::Failed(e) => failed.push(e),
+            }
+        }
+        panics.sort();
+        failed.sort();
+        assert_eq!(panics, ["in the closure", "in the drop", "in the future"]);
+        assert_eq!(failed, ["e0", "e2"]);
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn pool_task_makes_a_task_from_a_closure() {
+    block_on(async {
+        let (tx, rx) = chan::bounded::<Task<String>>(1);
+        let errs = pool::run_worker_pool(&Context::background(), 1, rx);
+        let who = String::from("shard 3");
+        tx.send(pool::task(move |ctx: Context| async move {
+            assert!(!ctx.is_done());
+            Err(format!("{who} failed"))
+        }))
+        .await
+        .unwrap();
+        drop(tx);
+        assert_eq!(errs.recv().await, Ok("shard 3 failed".to_string()));
+    });
+    assert_no_leaks();
+}

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -256,4 +257,46 @@ fn tick_channel_holds_one_tick_for_a_slow_receiver_like_go() {
             std::thread::yield_now();
         }
     });
+}
+
+#[test]
+fn sleep_after_an_async_tick_returns_while_the_ticker_lives() {
+    // Issue 9: the tick was handed out by the path that found it already
+    // due, and the ticker's fired sleep was never settled, so the clock
+    // waited forever for a wake-up in flight.
+    let clock = VirtualClock::install();
+    let start = clock.now();
+    let elapsed = block_on(async move {
+        let mut ticker = Ticker::new(SEC);
+        ticker.tick().await;
+        time::sleep(SEC).await;
+        let elapsed = time::now() - start;
+        drop(ticker);
+        elapsed
+    });
+    assert!(elapsed >= 2 * SEC);
+    assert_eq!(clock.wakes_in_flight(), 0);
+    drop(clock);
+    common::assert_no_leaks();
+}
+
+#[test]
+fn a_fired_sleep_kept_but_never_polled_again_slows_time_but_cannot_stop_it() {
+    // A user's pinned sleep that fires while its task awaits something
+    // else owes the clock a wake-up it never consumes; the clock waits for
+    // it only a grace period.
+    let clock = VirtualClock::install();
+    let start = clock.now();
+    block_on_local(async move {
+        let mut held = Box::pin(time::sleep(SEC));
+        std::future::poll_fn(|cx| {
+            let _ = held.as_mut().poll(cx);
+            std::task::Poll::Ready(())
+        })
+        .await;
+        time::sleep(2 * SEC).await; // `held` fires meanwhile, unpolled
+        assert_eq!(time::now() - start, 2 * SEC);
+        drop(held);
+    });
+    assert_eq!(clock.wakes_in_flight(), 0, "dropping it settles its wake-up");
 }

@@ -24,15 +24,17 @@ impl AfterFuncState {
         Arc::new(AfterFuncState { status: AtomicU8::new(PENDING), f: Mutex::new(Some(f)), spawned_at })
     }
 
-    /// Starts `f` on its own thread, unless stopped or already started.
-    /// Off the cancelling thread on purpose: `f` may call back into the
-    /// context (or take locks the canceller holds) without deadlock.
+    /// Starts `f` on tether's pool of callback threads, unless stopped or
+    /// already started. Off the cancelling thread on purpose: `f` may call
+    /// back into the context (or take locks the canceller holds) without
+    /// deadlock; pooled rather than a new thread per call, and the pool
+    /// grows when every thread is busy, so a blocking `f` delays no other.
     pub(super) fn launch(&self) {
         if self.status.compare_exchange(PENDING, STARTED, AcqRel, std::sync::atomic::Ordering::Acquire).is_err() {
             return;
         }
         let Some(f) = lock(&self.f).take() else { return };
-        crate::task::spawn_thread("after_func", self.spawned_at, f);
+        crate::task::spawn_pooled("after_func", self.spawned_at, f);
     }
 
     #[cfg(all(test, loom))]

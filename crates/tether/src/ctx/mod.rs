@@ -22,8 +22,8 @@
 //! - [`without_cancel`](Context::without_cancel) keeps values, drops
 //!   cancellation and deadline. [Values](Context::value) are found
 //!   nearest-first.
-//! - [`after_func`](Context::after_func) runs its function once, on its own
-//!   thread, after done.
+//! - [`after_func`](Context::after_func) runs its function once, off the
+//!   cancelling thread, after done.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -68,9 +68,11 @@
 
 mod after_func;
 mod error;
+mod error_is;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod scope;
+mod shared_cancel;
 mod values;
 
 use std::future::Future;
@@ -80,6 +82,8 @@ use std::time::{Duration, Instant};
 
 pub use after_func::AfterFunc;
 pub use error::{Cause, Error};
+pub use error_is::{ErrorIs, find_error};
+pub use shared_cancel::SharedCancel;
 
 use crate::sync_impl::Arc;
 use crate::waiter::{self, Wake};
@@ -104,7 +108,9 @@ struct Node {
 }
 
 /// Cancels its context when told to or when dropped (Go's `cancel` func,
-/// with `defer cancel()` built in). Not `Clone`: one owner decides.
+/// with `defer cancel()` built in). Not `Clone`: one owner decides; to
+/// pass `cancel` around as Go code does, make it a cloneable
+/// [`SharedCancel`] with [`shared`](CancelHandle::shared).
 ///
 /// ```
 /// use tether::Context;
@@ -207,9 +213,16 @@ impl Context {
         self.derive(None)
     }
 
-    /// Runs `f` once, on its own thread, after this context is done — at
-    /// once if it already is (Go's `AfterFunc`). The returned handle's
-    /// [`stop`](AfterFunc::stop) prevents the call if it has not started.
+    /// Runs `f` once, off the cancelling thread, after this context is done
+    /// — at once if it already is (Go's `AfterFunc`). The returned handle's
+    /// [`stop`](AfterFunc::stop) prevents the call if it has not started
+    /// (and returns true iff it did).
+    ///
+    /// `f` runs on tether's small pool of callback threads, not on a new
+    /// thread per call: an idle pooled thread is reused, a new one is
+    /// started only when all are busy (so an `f` that blocks never holds
+    /// up another), and idle ones exit after 10 s. While queued or running,
+    /// `f` counts as a live task for [`leak`](crate::leak) checks.
     ///
     /// ```
     /// use std::sync::mpsc;

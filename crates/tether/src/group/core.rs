@@ -21,7 +21,7 @@ use std::panic::Location;
 use super::{TaskFailed, TaskPanicked};
 use crate::ctx::{CancelHandle, Cause, Context};
 use crate::slab::Slab;
-use crate::sync_impl::{AtomicUsize, Mutex, lock};
+use crate::sync_impl::{AtomicBool, AtomicUsize, Mutex, lock};
 use crate::waiter::{WaitList, Wake};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 
@@ -40,6 +40,10 @@ pub(super) struct Core<E> {
     active: AtomicUsize,
     pub(super) limit: AtomicUsize,
     slot_waiters: AtomicUsize,
+    /// Set once an error or a panic is recorded (under `outcome`'s lock):
+    /// from then on the outcome of `wait` is fixed, and spawns are dropped
+    /// unstarted — nothing they could do would change it.
+    decided: AtomicBool,
     outcome: Mutex<Outcome<E>>,
     lists: Mutex<Lists>,
 }
@@ -67,6 +71,7 @@ impl<E> Core<E> {
             active: AtomicUsize::new(0),
             limit: AtomicUsize::new(limit),
             slot_waiters: AtomicUsize::new(0),
+            decided: AtomicBool::new(false),
             outcome: Mutex::new(Outcome { err: None, panic: None }),
             lists: Mutex::new(Lists::default()),
         }
@@ -134,13 +139,17 @@ impl<E> Core<E> {
     }
 
     /// Blocks the calling thread until a slot is taken (true) or the
-    /// group's context is done (false).
+    /// group's outcome is decided (false: the task must not start).
     pub(super) fn acquire_blocking(&self) -> bool {
         loop {
-            if self.ctx.is_done() {
+            if self.is_decided() {
                 return false;
             }
             if self.try_acquire() {
+                if self.is_decided() {
+                    self.release();
+                    return false;
+                }
                 return true;
             }
             let mut key = None;
@@ -151,7 +160,7 @@ impl<E> Core<E> {
             crate::waiter::block_until(
                 || {
                     got = got || self.try_acquire();
-                    got || self.ctx.is_done()
+                    got || self.is_decided()
                 },
                 None,
             );
@@ -160,6 +169,10 @@ impl<E> Core<E> {
                 s.unregister(k);
             }
             if got {
+                if self.is_decided() {
+                    self.release();
+                    return false;
+                }
                 return true;
             }
         }
@@ -219,17 +232,24 @@ impl<E> Core<E> {
 
     /// Records a task's error: the first one is kept and becomes the
     /// context's cause.
+    ///
+    /// Recording it and cancelling with it happen under one lock (Go's
+    /// `errOnce`): were they apart, a second error could cancel the context
+    /// between the first one's record and its cancel, and `wait` would
+    /// return one error while the context's cause held another.
     pub(super) fn fail(&self, e: E) {
+        let mut o = lock(&self.outcome);
+        if o.err.is_some() {
+            return; // a later error: dropped, as in Go
+        }
         let cause = match self.to_cause {
             Some(f) => f(&e),
             None => std::sync::Arc::new(TaskFailed),
         };
-        {
-            let mut o = lock(&self.outcome);
-            if o.err.is_none() {
-                o.err = Some(e);
-            }
-        }
+        o.err = Some(e);
+        self.decided.store(true, SeqCst);
+        // A cancel only flips state and wakes waiters (it never calls back
+        // into this group), so holding the lock across it cannot deadlock.
         self.cancel.cancel_with_cause(cause);
     }
 
@@ -243,13 +263,17 @@ impl<E> Core<E> {
         site: &'static Location<'static>,
     ) {
         let cause = TaskPanicked { kind, name, spawned_at: site, message: panic_message(&*payload) };
-        {
-            let mut o = lock(&self.outcome);
-            if o.panic.is_none() {
-                o.panic = Some(payload);
-            }
+        let mut o = lock(&self.outcome);
+        if o.panic.is_none() {
+            o.panic = Some(payload);
         }
+        self.decided.store(true, SeqCst);
         self.cancel.cancel_with_cause(std::sync::Arc::new(cause));
+    }
+
+    /// True once a task failed or panicked: `wait`'s outcome is fixed.
+    pub(super) fn is_decided(&self) -> bool {
+        self.decided.load(SeqCst)
     }
 
     pub(super) fn cancel(&self) {

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskCx, Poll, Waker};
 
+use super::ToCause;
 use super::core::{Core, EndGuard, NO_LIMIT};
 use crate::ctx::{Cause, Context};
 use crate::task::{self, Name, Registration};
@@ -87,7 +88,9 @@ impl<E: Send + 'static> Group<E> {
 
     /// Cancels the group's context (cause
     /// [`Canceled`](crate::ctx::Error::Canceled)) without recording an
-    /// error: running tasks see it, new spawns are not started.
+    /// error: running tasks see it; tasks spawned later still start, with
+    /// the done context, and report it (see the
+    /// [module docs](super#tasks-spawned-after-cancellation)).
     pub fn cancel(&self) {
         self.core.cancel();
     }
@@ -118,9 +121,11 @@ impl<E: Send + 'static> Group<E> {
     /// there is none). With a [limit](Group::with_limit), the returned
     /// future first waits for a free slot.
     ///
-    /// If the group's context is done — before the call or while waiting
-    /// for a slot — the task is dropped unstarted and the future resolves
-    /// (see the [module docs](super#tasks-spawned-after-cancellation)).
+    /// Once a task has failed or panicked — before the call or while
+    /// waiting for a slot — the task is dropped unstarted and the future
+    /// resolves. Into a context done for another reason (the parent was
+    /// cancelled) the task still starts and sees the done context (see the
+    /// [module docs](super#tasks-spawned-after-cancellation)).
     ///
     /// # Cancel safety
     ///
@@ -136,8 +141,8 @@ impl<E: Send + 'static> Group<E> {
     }
 
     /// Starts `task` if a slot is free and the context is live; `false`
-    /// (with the task dropped unstarted) at the limit or once the context
-    /// is done (Go's `TryGo`).
+    /// (with the task dropped unstarted) at the limit or once a task has
+    /// failed or panicked (Go's `TryGo`).
     #[track_caller]
     pub fn try_spawn<F>(&self, task: F) -> bool
     where
@@ -149,7 +154,7 @@ impl<E: Send + 'static> Group<E> {
     /// Runs `f` on a blocking thread (tokio's blocking pool when a runtime
     /// is present, else a new thread). Never blocks the caller: at the
     /// limit, the closure waits for a slot on its own thread, and is
-    /// dropped unstarted if the context is done first.
+    /// dropped unstarted if a task fails or panics first.
     ///
     /// Blocking closures cannot be aborted; they learn of cancellation from
     /// [`context`](Group::context):
@@ -220,7 +225,7 @@ impl<E: Send + 'static> Group<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        if self.core.ctx.is_done() || !self.core.try_acquire() {
+        if self.core.is_decided() || !self.core.try_acquire() {
             return false;
         }
         let limited = self.core.is_limited();
@@ -246,7 +251,7 @@ impl<E: Send + 'static> Group<E> {
     where
         F: FnOnce() -> Result<(), E> + Send + 'static,
     {
-        if self.core.ctx.is_done() {
+        if self.core.is_decided() {
             return;
         }
         self.core.begin();
@@ -256,7 +261,7 @@ impl<E: Send + 'static> Group<E> {
             let core = end.core.clone();
             if core.is_limited() {
                 if !core.acquire_blocking() {
-                    return; // the context was done first: not started
+                    return; // the outcome was decided first: not started
                 }
                 end.slot = true;
             }
@@ -271,10 +276,17 @@ impl<E: Send + 'static> Group<E> {
     }
 }
 
-impl<E: std::error::Error + Clone + Send + Sync + 'static> Group<E> {
+impl<E: ToCause> Group<E> {
     /// A group whose context is a child of `parent`, returned alongside
     /// (Go's `errgroup.WithContext`). The first error cancels it with that
-    /// error as its [cause](Context::cause): `ctx.cause()` downcasts to `E`.
+    /// error as its [cause](Context::cause): `ctx.cause()` downcasts to `E`
+    /// — or, for a [`SharedError`](super::SharedError) group, *is* the
+    /// error `wait` returns.
+    ///
+    /// `E` is any [`ToCause`] type: every `Error + Clone + Send + Sync`
+    /// type (an error that is not `Clone` goes in an `Arc`:
+    /// `Arc<io::Error>` qualifies), and [`SharedError`](super::SharedError)
+    /// for everything else — `anyhow::Error`, `Box<dyn Error>`, strings.
     ///
     /// ```
     /// use tether::{Context, ctx, group::Group};
@@ -293,8 +305,8 @@ impl<E: std::error::Error + Clone + Send + Sync + 'static> Group<E> {
     }
 }
 
-pub(super) fn error_cause<E: std::error::Error + Clone + Send + Sync + 'static>(e: &E) -> Cause {
-    std::sync::Arc::new(e.clone())
+pub(super) fn error_cause<E: ToCause>(e: &E) -> Cause {
+    e.to_cause()
 }
 
 impl<E: Send + 'static> Drop for Group<E> {
@@ -366,7 +378,8 @@ impl<'g, E: Send + 'static> Named<'g, E> {
 }
 
 /// Future returned by [`Group::spawn`]: resolves once the task has started
-/// (or was dropped unstarted because the group's context is done).
+/// (or was dropped unstarted because a task of the group failed or
+/// panicked).
 ///
 /// # Cancel safety
 ///
@@ -427,7 +440,7 @@ where
             return Poll::Ready(());
         }
         let core = &this.group.core;
-        if core.ctx.is_done() {
+        if core.is_decided() {
             return this.give_up();
         }
         if core.try_acquire() {
@@ -437,7 +450,9 @@ where
         if core.try_acquire() {
             return this.launch();
         }
-        // Also wake up if the context becomes done while we wait.
+        // Also wake up if the outcome is decided while we wait (deciding
+        // cancels the context). If the context is done already, a decision
+        // can only come from a running task, which frees a slot as it ends.
         let stale = this.ctx_key.as_ref().is_some_and(|(_, w)| !w.will_wake(cx.waker()));
         if stale {
             if let (Some((k, _)), Some(s)) = (this.ctx_key.take(), core.ctx.scope()) {
@@ -446,9 +461,8 @@ where
         }
         if this.ctx_key.is_none() {
             if let Some(s) = core.ctx.scope() {
-                match s.register(Wake::Task(cx.waker().clone())) {
-                    Some(k) => this.ctx_key = Some((k, cx.waker().clone())),
-                    None => return this.give_up(),
+                if let Some(k) = s.register(Wake::Task(cx.waker().clone())) {
+                    this.ctx_key = Some((k, cx.waker().clone()));
                 }
             }
         }

@@ -12,7 +12,7 @@
 //! | the first error cancels the group's context, with that error as its [cause](crate::Context::cause) | ✓ | ✓ |
 //! | waiting returns only after every task has ended, with the first error | [`wait`](Group::wait) | when `scope` returns |
 //! | the context is cancelled once the wait returns | ✓ | ✓ |
-//! | a task spawned once the context is done is **not started** (see below) | ✓ | ✓ |
+//! | a task spawned once a task failed or panicked is **not started**; `wait` returns `Ok(())` only if every spawned task ran and succeeded (see below) | ✓ | ✓ |
 //! | a limit never lets more than `n` tasks run at once | [`with_limit`](Group::with_limit) | [`scope_with_limit`] |
 //! | a panicking task cancels the group; the wait resumes the original panic after all tasks ended | ✓ | ✓ |
 //! | dropping the group cancels its context and aborts its async tasks | ✓ | (a scope cannot be dropped) |
@@ -44,14 +44,38 @@
 //!
 //! # Tasks spawned after cancellation
 //!
-//! Once the group's context is done (a task failed or panicked, the parent
-//! was cancelled, or the group is being dropped), spawning no longer starts
-//! anything: the task — a future or a closure — is **dropped unstarted, at
-//! once, on the spawning thread** (so its destructors run there), it never
-//! counts toward `wait`, and it cannot change the outcome. `spawn` resolves
-//! immediately, [`try_spawn`](Group::try_spawn) returns `false`, and
-//! [`Scope::spawn`] returns `false`. A spawn that is *waiting for a slot*
-//! when the context becomes done gives up the same way.
+//! `wait` returns `Ok(())` only if **every task spawned ran and returned
+//! `Ok`**: "nothing ran" never passes for success. Two cases:
+//!
+//! - Once the group's **outcome is decided** — a task failed or panicked —
+//!   spawning no longer starts anything: the task (a future or a closure)
+//!   is **dropped unstarted, at once, on the spawning thread** (so its
+//!   destructors run there); it never counts toward `wait`, whose result it
+//!   could not change. `spawn` resolves immediately,
+//!   [`try_spawn`](Group::try_spawn) returns `false`, [`Scope::spawn`]
+//!   returns `false`; a spawn *waiting for a slot* gives up the same way.
+//! - While the context is only **done from outside** — the parent was
+//!   cancelled or timed out, or [`Group::cancel`] was called — a spawned
+//!   task still starts, as in Go, with the done context: it sees
+//!   [`ctx.err()`](crate::Context::err) and reports it, so `wait` returns
+//!   that error rather than `Ok(())` for work that never happened.
+//!
+//! ```
+//! use tether::{Context, ctx, group::Group};
+//! # let rt = tokio::runtime::Runtime::new().unwrap();
+//! # rt.block_on(async {
+//! let (request, cancel) = Context::background().with_cancel();
+//! cancel.cancel(); // the client went away before the work began
+//! let (g, gctx) = Group::<ctx::Error>::with_context(&request);
+//! let c = gctx.clone();
+//! g.spawn(async move {
+//!     c.check()?; // sees the done context
+//!     Ok(()) // (the real work)
+//! })
+//! .await;
+//! assert_eq!(g.wait().await, Err(ctx::Error::Canceled)); // not Ok(())
+//! # });
+//! ```
 //!
 //! # Cancellation of blocking tasks
 //!
@@ -64,10 +88,14 @@
 
 mod core;
 mod errgroup;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod scope;
+mod shared_error;
 
 pub use errgroup::{Group, Named, Spawn};
 pub use scope::{Scope, scope, scope_with_limit};
+pub use shared_error::{SharedError, ToCause};
 
 use std::fmt;
 use std::panic::Location;
@@ -118,6 +146,16 @@ pub struct TaskPanicked {
 }
 
 impl TaskPanicked {
+    /// The cause for a panic of a task of `kind` spawned at `spawned_at`.
+    pub(crate) fn new(
+        kind: &'static str,
+        name: Option<String>,
+        spawned_at: &'static Location<'static>,
+        payload: &(dyn std::any::Any + Send),
+    ) -> TaskPanicked {
+        TaskPanicked { kind, name, spawned_at, message: core::panic_message(payload) }
+    }
+
     /// The panicking task's name, if it had one.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()

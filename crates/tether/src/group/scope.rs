@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::sync::Arc;
 
+use super::ToCause;
 use super::core::{Core, NO_LIMIT};
 use super::errgroup::error_cause;
 use crate::ctx::Context;
@@ -21,8 +22,10 @@ const THREAD: &str = "scope thread";
 /// - the scope has a context, a child of `parent`, passed to every thread;
 ///   the first error (a thread's or the body's) cancels it with that error
 ///   as its cause, and it is cancelled when `scope` returns;
-/// - a thread spawned once the context is done is not started
-///   ([`Scope::spawn`] returns `false` and drops the closure at once);
+/// - a thread spawned once a thread or the body failed or panicked is not
+///   started ([`Scope::spawn`] returns `false` and drops the closure at
+///   once); one spawned into a context done for another reason (the
+///   parent's) still starts, and sees that context done;
 /// - a panic (in a thread or in the body) cancels the context, and `scope`
 ///   resumes the first panic, with its original payload, after every
 ///   thread has ended.
@@ -50,7 +53,7 @@ const THREAD: &str = "scope thread";
 #[track_caller]
 pub fn scope<'env, E, R, F>(parent: &Context, body: F) -> Result<R, E>
 where
-    E: std::error::Error + Clone + Send + Sync + 'static,
+    E: ToCause,
     F: for<'scope> FnOnce(&Scope<'scope, 'env, E>) -> Result<R, E>,
 {
     run(parent, NO_LIMIT, body, Location::caller())
@@ -86,7 +89,7 @@ where
 #[track_caller]
 pub fn scope_with_limit<'env, E, R, F>(parent: &Context, limit: usize, body: F) -> Result<R, E>
 where
-    E: std::error::Error + Clone + Send + Sync + 'static,
+    E: ToCause,
     F: for<'scope> FnOnce(&Scope<'scope, 'env, E>) -> Result<R, E>,
 {
     assert!(limit > 0, "group::scope_with_limit(0): a scope limited to zero threads could never run one");
@@ -95,7 +98,7 @@ where
 
 fn run<'env, E, R, F>(parent: &Context, limit: usize, body: F, site: &'static Location<'static>) -> Result<R, E>
 where
-    E: std::error::Error + Clone + Send + Sync + 'static,
+    E: ToCause,
     F: for<'scope> FnOnce(&Scope<'scope, 'env, E>) -> Result<R, E>,
 {
     let core = Arc::new(Core::new(parent, Some(error_cause::<E>), limit, false));
@@ -143,8 +146,9 @@ impl<'scope, 'env, E: Send + 'static> Scope<'scope, 'env, E> {
     /// Runs `f` on a new thread that may borrow anything that outlives the
     /// scope. With a limit, blocks the calling thread until a slot is free.
     ///
-    /// Returns `false`, having dropped `f` unstarted, if the scope's context
-    /// is done (before the call or while waiting for a slot).
+    /// Returns `false`, having dropped `f` unstarted, once a thread or the
+    /// body has failed or panicked (before the call or while waiting for a
+    /// slot).
     #[track_caller]
     pub fn spawn<F>(&self, f: F) -> bool
     where
@@ -185,7 +189,7 @@ impl<'scope, 'env, E: Send + 'static> Scope<'scope, 'env, E> {
         F: FnOnce(&Context) -> Result<(), E> + Send + 'scope,
     {
         let core = self.core.clone();
-        if core.ctx.is_done() {
+        if core.is_decided() {
             return false;
         }
         let slot = core.is_limited();

@@ -17,7 +17,8 @@
 //!
 //! | need | use |
 //! |---|---|
-//! | Go's `RunWorkerPool`: workers pulling `Task`s from a channel, errors on a channel | [`run_worker_pool`] |
+//! | Go's `RunWorkerPool`: workers pulling `Task`s from a channel, errors on a channel | [`run_worker_pool`] ([`task`] makes a `Task` from a closure) |
+//! | the same, with task panics delivered beside the errors | [`run_worker_pool_catching`] |
 //! | results of `f(item)` for each item, in input order, fail fast | `map(..).try_collect().await` |
 //! | the same, every result (errors included) | `map(..).collect_all().await` |
 //! | results as they complete | `map(..).unordered()` |
@@ -29,10 +30,13 @@ mod map;
 pub use map::{Map, map, map_stream};
 
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::task::Poll;
 
 use crate::chan;
 use crate::ctx::Context;
+use crate::group::TaskPanicked;
 
 /// One unit of work for [`run_worker_pool`] (Go's
 /// `type Task func(ctx context.Context) error`).
@@ -78,29 +82,104 @@ pub type Task<E> = Box<dyn FnOnce(Context) -> Pin<Box<dyn Future<Output = Result
 ///
 /// # Panics
 ///
-/// A panicking task ends its worker (the panic is reported by the panic
-/// hook and the worker's sender is dropped, as a crashed goroutine's would
-/// be): the pool continues with the remaining workers. Use a
-/// [`Group`](crate::group::Group) or [`map`] to have panics propagate.
+/// A panicking task does not take its worker down: the worker catches the
+/// panic (the panic hook still prints it) and goes on with the next task,
+/// so the pool stays at `workers`. This function's channel carries only
+/// `E`s, so the panic itself is not delivered here: use
+/// [`run_worker_pool_catching`] to receive it, as a
+/// [`WorkerError::Panicked`] beside the tasks' errors.
 #[track_caller]
 pub fn run_worker_pool<E: Send + 'static>(
     ctx: &Context,
     workers: usize,
     tasks: chan::Receiver<Task<E>>,
 ) -> chan::Receiver<E> {
-    let (errs_tx, errs_rx) = chan::bounded::<E>(0);
-    let site = std::panic::Location::caller();
+    start_pool(ctx, workers, tasks, std::panic::Location::caller(), |failure| match failure {
+        WorkerError::Failed(e) => Some(e),
+        WorkerError::Panicked(_) => None,
+    })
+}
+
+/// [`run_worker_pool`], with panics delivered: each task's error arrives as
+/// [`WorkerError::Failed`], and each panicking task as
+/// [`WorkerError::Panicked`] (its message and the pool's spawn site); the
+/// worker that caught it goes on, so the pool keeps its size.
+///
+/// ```
+/// use tether::{Context, chan, pool::{self, WorkerError}};
+///
+/// # let rt = tokio::runtime::Runtime::new().unwrap();
+/// # rt.block_on(async {
+/// let (tx, rx) = chan::bounded::<pool::Task<String>>(3);
+/// let errs = pool::run_worker_pool_catching(&Context::background(), 1, rx);
+/// tx.send(pool::task(|_ctx| async { panic!("bad input") })).await.unwrap();
+/// tx.send(pool::task(|_ctx| async { Err("disk full".to_string()) })).await.unwrap();
+/// drop(tx);
+/// let first = errs.recv().await.unwrap();
+/// assert!(matches!(&first, WorkerError::Panicked(p) if p.message() == "bad input"));
+/// // The one worker survived its task's panic and ran the next task.
+/// assert_eq!(errs.recv().await.unwrap(), WorkerError::Failed("disk full".to_string()));
+/// assert!(errs.recv().await.is_err()); // closed: every worker returned
+/// # });
+/// ```
+#[track_caller]
+pub fn run_worker_pool_catching<E: Send + 'static>(
+    ctx: &Context,
+    workers: usize,
+    tasks: chan::Receiver<Task<E>>,
+) -> chan::Receiver<WorkerError<E>> {
+    start_pool(ctx, workers, tasks, std::panic::Location::caller(), Some)
+}
+
+/// Makes a [`Task`] from a closure returning a future: `pool::task(|ctx|
+/// async move { .. })` instead of `Box::new(move |ctx| Box::pin(async move
+/// { .. }))`.
+///
+/// ```
+/// use tether::{Context, pool};
+///
+/// let name = String::from("report.csv");
+/// let task: pool::Task<std::io::Error> = pool::task(move |ctx: Context| async move {
+///     ctx.check().map_err(std::io::Error::other)?;
+///     println!("writing {name}");
+///     Ok(())
+/// });
+/// # drop(task);
+/// ```
+pub fn task<E, F, Fut>(f: F) -> Task<E>
+where
+    F: FnOnce(Context) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+{
+    Box::new(move |ctx| Box::pin(f(ctx)))
+}
+
+fn start_pool<E: Send + 'static, R: Send + 'static>(
+    ctx: &Context,
+    workers: usize,
+    tasks: chan::Receiver<Task<E>>,
+    site: &'static std::panic::Location<'static>,
+    report: fn(WorkerError<E>) -> Option<R>,
+) -> chan::Receiver<R> {
+    let (errs_tx, errs_rx) = chan::bounded::<R>(0);
     for _ in 0..workers {
         let (ctx, tasks, errs) = (ctx.clone(), tasks.clone(), errs_tx.clone());
         let reg = crate::task::Registration::lazy("pool worker", None, site);
-        crate::task::spawn_async("pool worker", crate::task::Tracked::new(worker(ctx, tasks, errs), reg));
+        let w = worker(ctx, tasks, errs, site, report);
+        crate::task::spawn_async("pool worker", crate::task::Tracked::new(w, reg));
     }
     // The workers hold the only senders: the channel closes when the last
     // one returns (Go's `wg.Wait(); close(errs)`).
     errs_rx
 }
 
-async fn worker<E: Send + 'static>(ctx: Context, tasks: chan::Receiver<Task<E>>, errs: chan::Sender<E>) {
+async fn worker<E: Send + 'static, R: Send + 'static>(
+    ctx: Context,
+    tasks: chan::Receiver<Task<E>>,
+    errs: chan::Sender<R>,
+    site: &'static std::panic::Location<'static>,
+    report: fn(WorkerError<E>) -> Option<R>,
+) {
     loop {
         let task = crate::select! {
             done(ctx) => return,
@@ -109,11 +188,81 @@ async fn worker<E: Send + 'static>(ctx: Context, tasks: chan::Receiver<Task<E>>,
                 Err(_) => return, // closed and drained
             },
         };
-        if let Err(e) = task(ctx.clone()).await {
-            crate::select! {
-                send(errs, e) -> _sent => {},
-                done(ctx) => return,
-            }
+        let failure = match run_caught(task, &ctx).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => WorkerError::Failed(e),
+            Err(payload) => WorkerError::Panicked(TaskPanicked::new("pool task", None, site, &*payload)),
+        };
+        let Some(r) = report(failure) else { continue };
+        crate::select! {
+            send(errs, r) -> _sent => {},
+            done(ctx) => return,
+        }
+    }
+}
+
+/// Runs one task, catching a panic in its closure, its future's polls or
+/// its future's drop: a task must not take its worker down with it.
+async fn run_caught<E>(task: Task<E>, ctx: &Context) -> Result<Result<(), E>, Box<dyn std::any::Any + Send>> {
+    let mut fut = catch_unwind(AssertUnwindSafe(|| task(ctx.clone())))?;
+    let out = std::future::poll_fn(|cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+        Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(payload) => Poll::Ready(Err(payload)),
+    })
+    .await;
+    catch_unwind(AssertUnwindSafe(move || drop(fut)))?;
+    out
+}
+
+/// What a [`run_worker_pool_catching`] pool reports for a task: its error,
+/// or its panic.
+///
+/// Prints as the error or the panic inside does, and forwards `source()`
+/// to it, so a chain printer shows each message once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerError<E> {
+    /// The task returned this error.
+    Failed(E),
+    /// The task panicked; the worker caught it and went on.
+    Panicked(TaskPanicked),
+}
+
+impl<E> WorkerError<E> {
+    /// The task's error, or `None` for a panic.
+    ///
+    /// ```
+    /// let e = tether::pool::WorkerError::Failed("timeout");
+    /// assert_eq!(e.failed(), Some("timeout"));
+    /// ```
+    pub fn failed(self) -> Option<E> {
+        match self {
+            WorkerError::Failed(e) => Some(e),
+            WorkerError::Panicked(_) => None,
+        }
+    }
+
+    /// True for [`WorkerError::Panicked`].
+    pub fn is_panic(&self) -> bool {
+        matches!(self, WorkerError::Panicked(_))
+    }
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for WorkerError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkerError::Failed(e) => e.fmt(f),
+            WorkerError::Panicked(p) => p.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for WorkerError<E> {
+    // Transparent: the message is the inner error's, so is the source.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            WorkerError::Failed(e) => e.source(),
+            WorkerError::Panicked(p) => p.source(),
         }
     }
 }

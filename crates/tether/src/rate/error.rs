@@ -8,6 +8,18 @@ use crate::ctx;
 /// returned without the tokens. Every variant is decided at once, without
 /// sleeping, except [`Context`](WaitError::Context), which may also end a
 /// wait in progress (the reserved tokens are then given back).
+///
+/// The context's error is the [`source`](std::error::Error::source) of a
+/// [`Context`](WaitError::Context) error, not part of its message, so an
+/// error-chain printer shows each once:
+///
+/// ```
+/// use tether::{ctx, rate::WaitError};
+/// let e = WaitError::Context(ctx::Error::Canceled);
+/// assert_eq!(e.to_string(), "rate: wait ended because its context is done");
+/// let source = std::error::Error::source(&e).unwrap();
+/// assert_eq!(source.to_string(), "context canceled");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WaitError {
@@ -36,7 +48,10 @@ impl fmt::Display for WaitError {
             WaitError::ExceedsBurst { n, burst } => {
                 write!(f, "rate: cannot wait for {n} tokens, more than the limiter's burst of {burst}")
             }
-            WaitError::Context(e) => write!(f, "rate: wait ended: {e}"),
+            // The context's error is this error's `source()`, so it is not
+            // repeated here: a chain printer (`{:#}` in anyhow) would show
+            // it twice ("context canceled: context canceled").
+            WaitError::Context(_) => f.write_str("rate: wait ended because its context is done"),
             WaitError::WouldExceedDeadline { n } => {
                 write!(f, "rate: {n} tokens would not be available before the context's deadline")
             }

@@ -6,8 +6,7 @@ use std::task::{Context as TaskCx, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::clock::{self, TimerId};
-use crate::sync_impl::{Arc, AtomicU8, Mutex, lock};
-use std::sync::atomic::Ordering::{AcqRel, Acquire};
+use crate::sync_impl::{Arc, Mutex, lock};
 
 /// Waits until `d` has passed on tether's clock (Go's `time.Sleep`, as a
 /// future).
@@ -71,19 +70,29 @@ pub struct Sleep {
 
 struct Armed {
     id: TimerId,
-    shared: Arc<Shared>,
+    shared: Arc<Mutex<Shared>>,
 }
 
-/// `Shared::state`: the timer has not fired.
-const ARMED: u8 = 0;
-/// Fired, and its wake-up counts as in flight for the virtual clock.
-const FIRED: u8 = 1;
-/// Fired and seen by the future (or the future is gone).
-const SETTLED: u8 = 2;
-
+/// What the timer and the future know about one armed sleep. Both sides
+/// change it under its lock, so "the timer woke somebody" and "the wake-up
+/// was consumed" cannot cross.
 struct Shared {
-    state: AtomicU8,
-    waker: Mutex<Option<Waker>>,
+    state: State,
+    /// Whom the timer wakes. `None` once the future stopped waiting
+    /// ([`Sleep::forget_waker`]): then a firing timer wakes nobody, and so
+    /// puts no wake-up in flight that nobody would ever consume.
+    waker: Option<Waker>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum State {
+    /// The timer has not fired.
+    Armed,
+    /// Fired and woke the waker: its wake-up counts as in flight for the
+    /// virtual clock until the future sees it (is polled) or goes away.
+    Woke,
+    /// Fired, and no wake-up is owed (none was issued, or it was consumed).
+    Fired,
 }
 
 impl Sleep {
@@ -110,24 +119,33 @@ impl Sleep {
         self.done = false;
     }
 
+    /// Stops waiting without giving up the timer: the waker of the last
+    /// poll is forgotten (and a wake-up it was already sent no longer
+    /// counts as in flight), so a timer that fires meanwhile wakes nobody;
+    /// the next poll registers again and sees that it fired. For owners
+    /// that keep a `Sleep` across the lifetime of the futures polling it
+    /// (a [`Ticker`](super::Ticker)).
+    pub(crate) fn forget_waker(&mut self) {
+        if let Some(a) = &self.armed {
+            let mut s = lock(&a.shared);
+            s.waker = None;
+            if s.state == State::Woke {
+                s.state = State::Fired;
+                clock::virt::task_wake_finished();
+            }
+        }
+    }
+
     fn disarm(&mut self) {
         if let Some(a) = self.armed.take() {
             clock::cancel_timer(a.id);
-            a.settle();
-        }
-    }
-}
-
-impl Armed {
-    fn fired(&self) -> bool {
-        self.shared.state.load(Acquire) != ARMED
-    }
-
-    /// Marks the timer's wake-up as consumed (or refuses it if the timer
-    /// has not fired yet), so the virtual clock's in-flight count drops.
-    fn settle(&self) {
-        if self.shared.state.swap(SETTLED, AcqRel) == FIRED {
-            clock::virt::wake_finished();
+            let mut s = lock(&a.shared);
+            s.waker = None;
+            if s.state == State::Woke {
+                clock::virt::task_wake_finished();
+            }
+            // Whatever the timer does from now on finds nobody to wake.
+            s.state = State::Fired;
         }
     }
 }
@@ -140,44 +158,46 @@ impl Future for Sleep {
         if this.done {
             return Poll::Ready(());
         }
-        if let Some(a) = &mut this.armed {
-            if a.fired() {
-                a.settle();
-                this.done = true;
-                return Poll::Ready(());
+        if let Some(a) = &this.armed {
+            let mut s = lock(&a.shared);
+            match s.state {
+                State::Armed => {
+                    match &mut s.waker {
+                        Some(old) if old.will_wake(cx.waker()) => {}
+                        slot => *slot = Some(cx.waker().clone()),
+                    }
+                    return Poll::Pending;
+                }
+                State::Woke => clock::virt::task_wake_finished(),
+                State::Fired => {}
             }
-            let mut w = lock(&a.shared.waker);
-            match &mut *w {
-                Some(old) if old.will_wake(cx.waker()) => {}
-                slot => *slot = Some(cx.waker().clone()),
-            }
-            drop(w);
-            // The timer may have fired before the new waker was stored.
-            if a.fired() {
-                a.settle();
-                this.done = true;
-                return Poll::Ready(());
-            }
-            return Poll::Pending;
+            s.state = State::Fired;
+            s.waker = None;
+            drop(s);
+            this.done = true;
+            return Poll::Ready(());
         }
         if clock::now() >= this.deadline {
             this.done = true;
             return Poll::Ready(());
         }
-        let shared = Arc::new(Shared { state: AtomicU8::new(ARMED), waker: Mutex::new(Some(cx.waker().clone())) });
+        let shared = Arc::new(Mutex::new(Shared { state: State::Armed, waker: Some(cx.waker().clone()) }));
         let s = shared.clone();
         let id = clock::add_timer(this.deadline, move || {
-            // Count the wake-up before publishing it, so that the future
-            // cannot settle it first.
-            clock::virt::wake_started();
-            if s.state.compare_exchange(ARMED, FIRED, AcqRel, Acquire).is_err() {
-                clock::virt::wake_finished(); // the future is already gone
+            let mut g = lock(&s);
+            if g.state != State::Armed {
+                return; // disarmed: the future is gone or moved on
+            }
+            let Some(w) = g.waker.take() else {
+                g.state = State::Fired; // nobody waits: nothing in flight
                 return;
-            }
-            let w = lock(&s.waker).take();
-            if let Some(w) = w {
-                w.wake();
-            }
+            };
+            // Counted under the lock, before the future can see the state
+            // and consume it.
+            clock::virt::task_wake_started();
+            g.state = State::Woke;
+            drop(g);
+            w.wake();
         });
         this.armed = Some(Armed { id, shared });
         Poll::Pending

@@ -147,7 +147,43 @@ impl Ticker {
     ///
     /// Cancel-safe: a dropped `tick()` takes no tick; the next call gets it.
     pub async fn tick(&mut self) -> Instant {
-        std::future::poll_fn(|cx| self.poll_tick(cx)).await
+        // However this future ends — a tick, or dropped by a `select!` that
+        // chose another branch — the ticker must not keep waiting on its
+        // behalf: a timer firing for a future that is gone would wake
+        // nobody, and under a virtual clock would owe a wake-up forever.
+        struct ClearOnDrop<'a>(&'a mut Ticker);
+        impl Drop for ClearOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.clear_waker();
+            }
+        }
+        let guard = ClearOnDrop(self);
+        std::future::poll_fn(|cx| guard.0.poll_tick(cx)).await
+    }
+
+    /// Forgets the waker registered by the last [`poll_tick`](Ticker::poll_tick)
+    /// (or `Stream` poll): a tick that comes due wakes nobody until the
+    /// ticker is polled again, which then returns it as usual. Call it when
+    /// you stop polling a ticker for a while — for example when a
+    /// `tokio::select!` loop polled it through `StreamExt::next` and another
+    /// branch won — so that a [`VirtualClock`](super::VirtualClock) does not
+    /// wait for a wake-up nobody consumes. [`tick`](Ticker::tick) does this
+    /// by itself when its future is dropped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tether::time::Ticker;
+    ///
+    /// let mut ticker = Ticker::new(Duration::from_millis(1));
+    /// let waker = std::task::Waker::noop();
+    /// let _ = ticker.poll_tick(&mut std::task::Context::from_waker(waker)); // waits
+    /// ticker.clear_waker(); // no longer
+    /// assert!(ticker.tick_blocking() > tether::time::now() - Duration::from_secs(1));
+    /// ```
+    pub fn clear_waker(&mut self) {
+        if let Some(s) = &mut self.sleep {
+            s.forget_waker();
+        }
     }
 
     /// Polls for the next tick (the building block of [`tick`](Ticker::tick)
@@ -165,10 +201,7 @@ impl Ticker {
             slot => slot.insert(Sleep::until(next)),
         };
         match Pin::new(sleep).poll(cx) {
-            Poll::Ready(()) => {
-                self.sleep = None;
-                Poll::Ready(self.take(clock::now()))
-            }
+            Poll::Ready(()) => Poll::Ready(self.take(clock::now())),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -220,6 +253,10 @@ impl Ticker {
     /// Hands out `self.next` (due at `now`) and schedules the following
     /// tick according to the policy.
     fn take(&mut self, now: Instant) -> Instant {
+        // The pending wait was for this tick: drop it, whether or not its
+        // timer has fired, so that no wake-up of it stays owed (the next
+        // poll waits on a fresh sleep for the next tick).
+        self.sleep = None;
         let tick = self.next;
         let on_grid = self.grid_after(now.max(tick));
         self.next = match self.policy {

@@ -48,7 +48,9 @@ use crate::clock::{self, virt};
 ///    tether's clock, no timer added, cancelled or fired;
 /// 2. **no wake-up in flight**: every thread or task that a virtual timer
 ///    woke through tether (a sleep, a ticker, a limiter wait, a
-///    `*_blocking` call with a timeout) has run again;
+///    `*_blocking` call with a timeout) has run again — for a task: has
+///    polled the woken future again, dropped it, or stopped waiting on it
+///    (see [`wakes_in_flight`](Self::wakes_in_flight));
 /// 3. **a timer is pending** later than the current virtual instant (with no
 ///    timer, nothing could ever wake the program; time stays put).
 ///
@@ -60,7 +62,17 @@ use crate::clock::{self, virt};
 ///   jump meanwhile — as if the work had taken that long;
 /// - a loop that busy-polls the clock without blocking keeps time from
 ///   ever advancing;
-/// - tokio's own timers (`tokio::time`) are not virtual (see below).
+/// - tokio's own timers (`tokio::time`) are not virtual (see below);
+/// - a task that keeps a fired [`Sleep`](super::Sleep) (or a `Ticker`
+///   polled as a `Stream`) alive without polling it again — say, a pinned
+///   `sleep` in a `tokio::select!` loop while another branch's body awaits
+///   something else — owes the clock a wake-up it never consumes. The
+///   clock waits for it only a grace period (50 quiet periods, at least
+///   100 ms of real time) before moving on, and says so once on stderr:
+///   such a test runs slowly instead of hanging. Poll or drop what fired.
+///   Everything tether itself holds ([`Ticker::tick`](super::Ticker::tick)
+///   futures, limiter and `Cond` waits, `select!` arms) settles its
+///   wake-ups, including when it is dropped or stopped.
 ///
 /// # One at a time, in their own test binary
 ///
@@ -192,6 +204,26 @@ impl VirtualClock {
         clock::pending_timers()
     }
 
+    /// Wake-ups that virtual timers have sent and that their receivers
+    /// have not consumed yet: threads not yet running again, and futures
+    /// not yet polled again (or dropped). Auto-advance waits for this to
+    /// be zero. A count that stays above zero while the program is idle
+    /// means something holds a fired timer without polling it (see
+    /// [How time moves](Self#how-time-moves)); tether's own tests check
+    /// that none of its primitives ever do.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tether::time::{self, VirtualClock};
+    ///
+    /// let clock = VirtualClock::install();
+    /// time::sleep_blocking(Duration::from_secs(5));
+    /// assert_eq!(clock.wakes_in_flight(), 0); // the sleeper consumed its wake-up
+    /// ```
+    pub fn wakes_in_flight(&self) -> usize {
+        (virt::in_flight().max(0) + virt::task_in_flight().max(0)) as usize
+    }
+
     /// Jumps to the earliest pending timer if it is in the future; false if
     /// there is none.
     pub fn advance_to_next_timer(&self) -> bool {
@@ -235,9 +267,17 @@ pub fn virtual_time<R>(f: impl FnOnce(&VirtualClock) -> R) -> R {
     f(&clock)
 }
 
+/// How long the driver waits for a task's wake-up that is not consumed
+/// (see [`VirtualClock`]'s limits): long enough that a task merely slow to
+/// be scheduled on a loaded machine is still waited for.
+fn task_grace(quiet: Duration) -> Duration {
+    (quiet * 50).max(Duration::from_millis(100))
+}
+
 fn drive(d: &Driver) {
     let mut seen = virt::activity();
     let mut quiet_since = Instant::now();
+    let mut warned = false;
     while !d.stop.load(Relaxed) {
         let quiet = Duration::from_nanos(d.quiet_ns.load(Relaxed));
         std::thread::sleep((quiet / 4).clamp(Duration::from_micros(50), Duration::from_millis(1)));
@@ -247,11 +287,25 @@ fn drive(d: &Driver) {
             quiet_since = Instant::now();
             continue;
         }
+        // A thread's wake-up is always consumed (the thread runs again):
+        // wait for it however long it takes.
         if !d.auto.load(Relaxed) || quiet_since.elapsed() < quiet || virt::in_flight() > 0 {
+            continue;
+        }
+        let owed_by_tasks = virt::task_in_flight() > 0;
+        if owed_by_tasks && quiet_since.elapsed() < task_grace(quiet) {
             continue;
         }
         if let Some(at) = clock::next_timer() {
             if at > virt::peek() {
+                if owed_by_tasks && !warned {
+                    warned = true;
+                    eprintln!(
+                        "tether: VirtualClock: a timer woke a future that has not been polled again for {:?}; \
+                         time moves on without it (a fired Sleep or Ticker kept alive but no longer awaited?)",
+                        task_grace(quiet)
+                    );
+                }
                 virt::advance_to(at);
                 seen = virt::activity();
                 quiet_since = Instant::now();
