@@ -434,29 +434,19 @@ impl<'a, T> SendArm<'a, T> {
         unsafe { &*ptr::from_ref(node.as_ref().own_token()) }
     }
 
-    /// Fills room reserved for this send (or fails on close); false if a
-    /// racing send took the room after all (the value stays here).
-    fn fire_granted(&mut self, chan: &Chan<T>) -> bool {
+    /// Fills room reserved for this send (or fails on close).
+    fn fire_granted(&mut self, chan: &Chan<T>) {
         self.granted = false;
         let v = self.value.take().expect("a send holds its value until it completes");
-        let r = chan.with_lock(|g, w| {
+        self.result = Some(chan.with_lock(|g, w| {
             if g.is_closed() {
                 g.release_grant(w);
-                Ok(Err(SendError(v)))
+                Err(SendError(v))
             } else {
-                g.fill_grant(v, w).map(Ok)
+                g.fill_grant(v, w);
+                Ok(())
             }
-        });
-        match r {
-            Ok(r) => {
-                self.result = Some(r);
-                true
-            }
-            Err(v) => {
-                self.value = Some(v);
-                false
-            }
-        }
+        }));
     }
 
     /// Under one lock: sends now if it can, else links the node (see
@@ -464,7 +454,8 @@ impl<'a, T> SendArm<'a, T> {
     /// node (a blocking sender).
     fn start(&mut self, ext: Option<&Token>, arm: usize, owner: Owner<'_>, offer: bool, front: bool) -> Reg {
         let chan = self.chan.expect("an enabled send has a channel");
-        if self.granted && self.fire_granted(chan) {
+        if self.granted {
+            self.fire_granted(chan);
             return Reg::Fired;
         }
         let me: *const Token = ext.map_or(ptr::null(), ptr::from_ref);
@@ -720,7 +711,8 @@ impl<T> Arm for SendArm<'_, T> {
     fn try_fire(&mut self) -> bool {
         let Some(chan) = self.chan else { return false };
         if self.granted {
-            return self.fire_granted(chan);
+            self.fire_granted(chan);
+            return true;
         }
         self.notified = false;
         let Some(v) = self.value.take() else { return false };

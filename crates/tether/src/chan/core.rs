@@ -84,7 +84,10 @@ struct Shared<T> {
 }
 
 pub(crate) struct State<T> {
-    /// The locked flavours' buffer (empty for a ring).
+    /// The locked flavours' buffer. For a ring: values that were granted
+    /// room a racing send took after all (a rare race; they are received
+    /// right after the ring's current contents, before anything sent
+    /// later, and no granted send ever fails or waits again).
     buf: VecDeque<T>,
     /// Buffer room reserved for async senders that were granted it and
     /// have not filled it yet.
@@ -92,6 +95,8 @@ pub(crate) struct State<T> {
     closed: bool,
     recvq: List<Waiter<T>>,
     sendq: List<Waiter<T>>,
+    /// Waiters for the close alone.
+    closeq: List<Waiter<T>>,
     /// Linked senders that offer their value (blocking senders).
     offering: usize,
     /// Linked receivers that accept a hand-off.
@@ -125,7 +130,8 @@ impl<T> Drop for Guard<'_, T> {
         let h = &*self.chan.shared;
         if self.chan.ring.is_some() {
             h.recv_waiting.store(self.state.recvq.len(), Relaxed);
-            h.send_queued.store(self.state.sendq.len() + self.state.reserved, Relaxed);
+            h.send_queued.store(self.queued(), Relaxed);
+            h.len.store(self.state.buf.len(), Relaxed);
             return;
         }
         let ready_to_send = self.closed || self.has_room() || (self.buf.is_empty() && self.accepting > 0);
@@ -217,18 +223,20 @@ impl<T> Guard<'_, T> {
     /// Room for one more value that nobody has been promised.
     #[inline]
     pub(crate) fn has_room(&self) -> bool {
-        match self.ring() {
-            Some(r) => r.len() + self.reserved < self.chan.cap,
-            None => self.buf.len() + self.reserved < self.chan.cap,
-        }
+        let held = self.ring().map_or(0, Ring::len) + self.buf.len();
+        held + self.reserved < self.chan.cap
     }
 
     #[inline]
     fn nothing_buffered(&self) -> bool {
-        match self.ring() {
-            Some(r) => r.len() == 0,
-            None => self.buf.is_empty(),
-        }
+        self.buf.is_empty() && self.ring().is_none_or(|r| r.len() == 0)
+    }
+
+    /// Ring flavour: what a new send must queue behind (linked senders,
+    /// granted room, overflow), and what a receive must refill.
+    #[inline]
+    fn queued(&self) -> usize {
+        self.sendq.len() + self.reserved + self.buf.len()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -272,7 +280,7 @@ impl<T> Guard<'_, T> {
     pub(crate) fn recv_missed(&self) -> bool {
         let Some(ring) = self.ring() else { return false };
         self.chan.shared.recv_waiting.store(self.recvq.len(), SeqCst);
-        ring.len() > 0 || self.closed
+        ring.len() > 0 || !self.buf.is_empty() || self.closed
     }
 
     /// Ring flavour, right after linking a sender: as
@@ -281,7 +289,7 @@ impl<T> Guard<'_, T> {
         if self.ring().is_none() {
             return false;
         }
-        self.chan.shared.send_queued.store(self.sendq.len() + self.reserved, SeqCst);
+        self.chan.shared.send_queued.store(self.queued(), SeqCst);
         self.has_room() || self.closed
     }
 
@@ -304,8 +312,21 @@ impl<T> Guard<'_, T> {
                         self.offering -= 1;
                     }
                 }
+                Role::Close => {
+                    self.closeq.remove(node);
+                }
             }
         }
+    }
+
+    /// Links a waiter for the close alone.
+    ///
+    /// # Safety
+    ///
+    /// As for [`link_recv`](Guard::link_recv).
+    pub(crate) unsafe fn link_close(&mut self, node: NonNull<Waiter<T>>) {
+        // SAFETY: caller's contract.
+        unsafe { self.closeq.push_back(node) }
     }
 
     /// Pops the oldest receiver.
@@ -390,7 +411,7 @@ impl<T> Guard<'_, T> {
     /// Takes the oldest buffered value.
     fn unbuffer(&mut self) -> Option<T> {
         match self.chan.ring.as_ref() {
-            Some(r) => r.pop().ok(),
+            Some(r) => r.pop().ok().or_else(|| self.buf.pop_front()),
             None => {
                 let v = self.buf.pop_front()?;
                 if self.chan.cap == UNBOUNDED {
@@ -477,6 +498,15 @@ impl<T> Guard<'_, T> {
     /// buffer, or reserve the room for parked async senders (a grant they
     /// fill in their own poll), oldest first.
     pub(crate) fn refill(&mut self, wakes: &mut Wakes) {
+        if let Some(r) = self.chan.ring.as_ref() {
+            // Overflow first: it was sent before anyone still waiting.
+            while let Some(v) = self.state.buf.pop_front() {
+                if let Err((v, _)) = r.push(v) {
+                    self.state.buf.push_front(v);
+                    return;
+                }
+            }
+        }
         while self.has_room() {
             let Some(n) = self.pop_send() else { return };
             // SAFETY: just popped; we hold the lock.
@@ -539,12 +569,24 @@ impl<T> Guard<'_, T> {
         }
     }
 
-    /// An async sender fills the room it was granted; `Err` gives the value
-    /// back if a racing send took the room after all (it then queues again,
-    /// first in line).
-    pub(crate) fn fill_grant(&mut self, v: T, wakes: &mut Wakes) -> Result<(), T> {
+    /// Reserves room for a permit if there is some that no waiting sender
+    /// is ahead for.
+    pub(crate) fn try_reserve(&mut self) -> bool {
+        if self.sendq.is_empty() && self.has_room() {
+            self.reserved += 1;
+            return true;
+        }
+        false
+    }
+
+    /// An async sender (or a permit) fills the room it was granted. Never
+    /// fails: if a racing send took the ring's room, the value waits in the
+    /// overflow, ahead of everything sent later.
+    pub(crate) fn fill_grant(&mut self, v: T, wakes: &mut Wakes) {
         self.reserved -= 1;
-        self.buffer(v, wakes)
+        if let Err(v) = self.buffer(v, wakes) {
+            self.buf.push_back(v);
+        }
     }
 
     /// An async sender gives back room it was granted but did not use.
@@ -594,6 +636,7 @@ impl<T> Chan<T> {
                     closed: false,
                     recvq: List::new(),
                     sendq: List::new(),
+                    closeq: List::new(),
                     offering: 0,
                     accepting: 0,
                 }),
@@ -646,10 +689,7 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        match &self.ring {
-            Some(r) => r.len(),
-            None => self.shared.len.load(Relaxed),
-        }
+        self.ring.as_ref().map_or(0, Ring::len) + self.shared.len.load(Relaxed)
     }
 
     /// Memory held by the buffer, in values (for tests of shrinking).
@@ -705,8 +745,10 @@ impl<T> Chan<T> {
                 self.popped();
                 Some(Ok(v))
             }
-            Err(Drained::Closed) => Some(Err(())),
-            Err(Drained::Empty) => None,
+            // Overflow or a parked sender may still hold values: ask the
+            // lock before reporting the close.
+            Err(Drained::Closed) if self.shared.send_queued.load(SeqCst) == 0 => Some(Err(())),
+            Err(_) => None,
         }
     }
 
@@ -743,14 +785,14 @@ impl<T> Chan<T> {
 
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
         if let Some(r) = &self.ring {
-            return match r.pop() {
-                Ok(v) => {
-                    self.popped();
-                    Ok(v)
+            match self.try_recv_unlocked() {
+                Some(Ok(v)) => return Ok(v),
+                Some(Err(())) => return Err(TryRecvError::Closed),
+                None if self.shared.send_queued.load(Relaxed) == 0 && !r.maybe_poppable() => {
+                    return Err(TryRecvError::Empty);
                 }
-                Err(Drained::Closed) => Err(TryRecvError::Closed),
-                Err(Drained::Empty) => Err(TryRecvError::Empty),
-            };
+                None => {}
+            }
         }
         let mut wakes = Wakes::default();
         let mut g = self.lock();
@@ -836,9 +878,10 @@ impl<T> Chan<T> {
         let s = &mut *g;
         let mut all = s.recvq.take_all();
         let mut senders = s.sendq.take_all();
+        let mut closers = s.closeq.take_all();
         s.accepting = 0;
         s.offering = 0;
-        while let Some(n) = all.pop_front().or_else(|| senders.pop_front()) {
+        while let Some(n) = all.pop_front().or_else(|| senders.pop_front()).or_else(|| closers.pop_front()) {
             // SAFETY: just popped; we hold the lock.
             let f = unsafe { facts(n) };
             if f.token.try_claim() {

@@ -11,7 +11,8 @@ use std::task::{Context as TaskCx, Poll};
 use std::time::{Duration, Instant};
 
 use super::arms::{RecvArm, SendArm};
-use super::select::{AfterArm, Arm, DoneArm, Ended, SelectState, run_blocking};
+use super::polled::{AfterArm, DoneArm};
+use super::select::{Arm, Ended, SelectState, run_blocking};
 use super::{Receiver, RecvError, SendError, Sender};
 use crate::ctx::Context;
 

@@ -20,6 +20,23 @@ impl<T> SendError<T> {
     pub fn into_inner(self) -> T {
         self.0
     }
+
+    /// Drops the value, keeping the error: `SendError<()>` is `Send + Sync`
+    /// for any `T`, so it converts into `anyhow::Error` (or any boxed
+    /// error) with `?` even when `T` is not `Sync`.
+    ///
+    /// ```
+    /// fn produce(tx: &tether::chan::Sender<std::cell::Cell<u8>>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ///     tx.send_blocking(std::cell::Cell::new(1)).map_err(tether::chan::SendError::discard)?;
+    ///     Ok(())
+    /// }
+    /// let (tx, rx) = tether::chan::bounded(1);
+    /// drop(rx);
+    /// assert_eq!(produce(&tx).unwrap_err().to_string(), "sending on a closed channel");
+    /// ```
+    pub fn discard(self) -> SendError<()> {
+        SendError(())
+    }
 }
 
 impl<T> fmt::Debug for SendError<T> {
@@ -51,6 +68,14 @@ impl<T> TrySendError<T> {
     pub fn into_inner(self) -> T {
         match self {
             TrySendError::Full(v) | TrySendError::Closed(v) => v,
+        }
+    }
+
+    /// Drops the value, keeping the error (see [`SendError::discard`]).
+    pub fn discard(self) -> TrySendError<()> {
+        match self {
+            TrySendError::Full(_) => TrySendError::Full(()),
+            TrySendError::Closed(_) => TrySendError::Closed(()),
         }
     }
 
@@ -107,6 +132,14 @@ impl<T> SendTimeoutError<T> {
     pub fn into_inner(self) -> T {
         match self {
             SendTimeoutError::Timeout(v) | SendTimeoutError::Closed(v) => v,
+        }
+    }
+
+    /// Drops the value, keeping the error (see [`SendError::discard`]).
+    pub fn discard(self) -> SendTimeoutError<()> {
+        match self {
+            SendTimeoutError::Timeout(_) => SendTimeoutError::Timeout(()),
+            SendTimeoutError::Closed(_) => SendTimeoutError::Closed(()),
         }
     }
 

@@ -156,3 +156,77 @@ impl<T> Stream for Receiver<T> {
         (self.len(), None)
     }
 }
+
+/// The future of [`Sender::closed`].
+///
+/// # Cancel safety
+///
+/// Cancel-safe: it only waits; dropping it unregisters.
+#[must_use = "futures do nothing unless awaited"]
+pub struct ClosedFuture<'a, T> {
+    pub(super) chan: &'a super::core::Chan<T>,
+    pub(super) node: Option<std::ptr::NonNull<super::waiter::Waiter<T>>>,
+}
+
+// SAFETY: the node carries no value and is touched only under the channel
+// lock or per the token protocol.
+unsafe impl<T> Send for ClosedFuture<'_, T> {}
+
+impl<T> Unpin for ClosedFuture<'_, T> {}
+
+impl<T> Future for ClosedFuture<'_, T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if let Some(node) = this.node {
+            // SAFETY: the node is ours until we give it back.
+            if unsafe { node.as_ref() }.own_token().poll(cx.waker()).is_none() {
+                return Poll::Pending;
+            }
+            this.node = None;
+            // SAFETY: the close popped it and published to us.
+            unsafe { this.chan.pool.give(node) };
+            return Poll::Ready(());
+        }
+        let mut g = this.chan.lock();
+        if g.is_closed() {
+            return Poll::Ready(());
+        }
+        // SAFETY: we hold the lock; the node is ours and unlinked.
+        unsafe {
+            let node = this.chan.pool.take();
+            let n = node.as_ref();
+            n.own_token().arm_task(cx.waker());
+            n.meta_mut(|m| {
+                m.token = n.own_token();
+                m.arm = 0;
+                m.role = super::waiter::Role::Close;
+                m.granted = false;
+            });
+            g.link_close(node);
+            this.node = Some(node);
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for ClosedFuture<'_, T> {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.take() {
+            // SAFETY: our node: settle the token (a close may be finishing
+            // it), unlink it under the lock, then no one can reach it.
+            unsafe {
+                node.as_ref().own_token().settle();
+                self.chan.lock().unlink(node);
+                self.chan.pool.give(node);
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for ClosedFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClosedFuture")
+    }
+}

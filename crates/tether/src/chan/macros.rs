@@ -32,6 +32,8 @@
 /// | `send(tx, value) -> res => body` | a receiver takes `value` or the buffer has room, or the channel is closed | `res: Result<(), SendError<T>>` |
 /// | `done(ctx) => body` | the [`Context`](crate::Context) is done (a never-done context never is) | |
 /// | `after(duration) => body` | `duration` has passed on tether's clock since the select started | |
+/// | `tick(ticker) -> at => body` | the [`Ticker`](crate::time::Ticker)'s next tick is due (a stopped ticker never is) | `at: Instant`, the tick taken (the ticker's missed-tick policy applies) |
+/// | `fut(future) -> out => body` | *`select!` only:* the future (anything `IntoFuture`) is ready | `out`: its output |
 /// | `default => body` | no other arm is ready right now: the select does not wait | |
 ///
 /// - Operands are borrowed, never moved: `recv(rx)`, `recv(&rx)`,
@@ -39,8 +41,17 @@
 ///   `send` value is moved into the select.
 /// - `-> res` may be left out (`recv(rx) => body`); `res` is any irrefutable
 ///   pattern.
+/// - `tick(ticker)` borrows the ticker mutably for the select only: the
+///   arm bodies can use it again (to `reset` it, say).
+/// - A `fut(...)` future is polled only while no other arm can complete
+///   (the select owns its token then), so a future that completes always
+///   wins: its output is never dropped because another arm won at the
+///   same instant. It is dropped, unfinished, if another arm wins first
+///   (as in `tokio::select!`). Use it for anything that is not a tether
+///   channel; a `Ticker` is better served by `tick(...)`.
 /// - Any number of `recv`/`send`/`done` arms (up to 64 arms in all), at most
-///   one `default`. A body is any expression; end it with `,`, or write a
+///   one `default`. For a set of channels known only at run time, use
+///   [`chan::Select`](crate::chan::Select). A body is any expression; end it with `,`, or write a
 ///   block (`=> { ... }`) with or without a comma. All bodies have one type,
 ///   and the whole macro is an expression of that type.
 ///
@@ -128,6 +139,50 @@
 ///
 /// The future is `Send` when the channels' value types are `Send`; the
 /// async select requires them to be `Send`.
+///
+/// # Every arm kind together
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use tether::{chan, time::Ticker};
+///
+/// let (tx, rx) = chan::bounded::<u32>(8);
+/// let (ctx, _cancel) = tether::Context::background().with_timeout(Duration::from_millis(50));
+/// let mut heartbeat = Ticker::new(Duration::from_millis(10));
+/// let mut beats = 0;
+/// tx.send(1).await.unwrap();
+/// let got = loop {
+///     tether::select! {
+///         recv(rx) -> v => break v.unwrap(),
+///         tick(heartbeat) => beats += 1,
+///         fut(tokio::task::yield_now()) => {},
+///         done(ctx) => break 0,
+///     }
+/// };
+/// assert_eq!(got, 1);
+/// # let _ = beats;
+/// # });
+/// ```
+///
+/// # Clear errors
+///
+/// An operand of the wrong kind is reported in terms of the arm, not of
+/// the macro's internals:
+///
+/// ```compile_fail
+/// let not_a_receiver = 5;
+/// tether::select_blocking! {
+///     recv(not_a_receiver) -> _v => {}, // error: `recv(...)` in a select takes a
+///     default => {},                    // `tether::chan::Receiver<T>`, not `{integer}`
+/// }
+/// ```
+///
+/// and `fut(...)` in `select_blocking!` says it needs the async select:
+///
+/// ```compile_fail
+/// tether::select_blocking! { fut(async {}) => {} }
+/// ```
 #[macro_export]
 macro_rules! select {
     ($($tokens:tt)*) => {
@@ -210,32 +265,57 @@ macro_rules! __tether_select {
     (@parse $m:tt $b:tt $arms:tt $def:tt [($a:ident $r:ident $n:tt) $($pool:tt)*]
         recv($rx:expr) -> $res:pat $(if $g:expr)? => $($t:tt)*) => {
         $crate::__tether_select!(@body $m $b $arms $def [$($pool)*]
-            ($a $r $n ($crate::chan::__private::recv_arm(&$rx, true $(&& $g)?)) ($res)) $($t)*)
+            ($a $r $n plain ($crate::chan::__private::recv_arm(&$rx, true $(&& $g)?)) ($res)) $($t)*)
     };
     (@parse $m:tt $b:tt $arms:tt $def:tt [($a:ident $r:ident $n:tt) $($pool:tt)*]
         recv($rx:expr) $(if $g:expr)? => $($t:tt)*) => {
         $crate::__tether_select!(@body $m $b $arms $def [$($pool)*]
-            ($a $r $n ($crate::chan::__private::recv_arm(&$rx, true $(&& $g)?)) (_)) $($t)*)
+            ($a $r $n plain ($crate::chan::__private::recv_arm(&$rx, true $(&& $g)?)) (_)) $($t)*)
     };
     (@parse $m:tt $b:tt $arms:tt $def:tt [($a:ident $r:ident $n:tt) $($pool:tt)*]
         send($tx:expr, $v:expr $(,)?) -> $res:pat $(if $g:expr)? => $($t:tt)*) => {
         $crate::__tether_select!(@body $m $b $arms $def [$($pool)*]
-            ($a $r $n ($crate::chan::__private::send_arm(&$tx, $v, true $(&& $g)?)) ($res)) $($t)*)
+            ($a $r $n plain ($crate::chan::__private::send_arm(&$tx, $v, true $(&& $g)?)) ($res)) $($t)*)
     };
     (@parse $m:tt $b:tt $arms:tt $def:tt [($a:ident $r:ident $n:tt) $($pool:tt)*]
         send($tx:expr, $v:expr $(,)?) $(if $g:expr)? => $($t:tt)*) => {
         $crate::__tether_select!(@body $m $b $arms $def [$($pool)*]
-            ($a $r $n ($crate::chan::__private::send_arm(&$tx, $v, true $(&& $g)?)) (_)) $($t)*)
+            ($a $r $n plain ($crate::chan::__private::send_arm(&$tx, $v, true $(&& $g)?)) (_)) $($t)*)
     };
     (@parse $m:tt $b:tt $arms:tt $def:tt [($a:ident $r:ident $n:tt) $($pool:tt)*]
         done($c:expr) $(if $g:expr)? => $($t:tt)*) => {
         $crate::__tether_select!(@body $m $b $arms $def [$($pool)*]
-            ($a $r $n ($crate::chan::__private::done_arm(&$c, true $(&& $g)?)) (_)) $($t)*)
+            ($a $r $n plain ($crate::chan::__private::done_arm(&$c, true $(&& $g)?)) (_)) $($t)*)
     };
     (@parse $m:tt $b:tt $arms:tt $def:tt [($a:ident $r:ident $n:tt) $($pool:tt)*]
         after($d:expr) $(if $g:expr)? => $($t:tt)*) => {
         $crate::__tether_select!(@body $m $b $arms $def [$($pool)*]
-            ($a $r $n ($crate::chan::__private::after_arm($d, true $(&& $g)?)) (_)) $($t)*)
+            ($a $r $n plain ($crate::chan::__private::after_arm($d, true $(&& $g)?)) (_)) $($t)*)
+    };
+    (@parse $m:tt $b:tt $arms:tt $def:tt [($a:ident $r:ident $n:tt) $($pool:tt)*]
+        tick($tk:expr) -> $res:pat $(if $g:expr)? => $($t:tt)*) => {
+        $crate::__tether_select!(@body $m $b $arms $def [$($pool)*]
+            ($a $r $n plain ($crate::chan::__private::tick_arm(&mut $tk, true $(&& $g)?)) ($res)) $($t)*)
+    };
+    (@parse $m:tt $b:tt $arms:tt $def:tt [($a:ident $r:ident $n:tt) $($pool:tt)*]
+        tick($tk:expr) $(if $g:expr)? => $($t:tt)*) => {
+        $crate::__tether_select!(@body $m $b $arms $def [$($pool)*]
+            ($a $r $n plain ($crate::chan::__private::tick_arm(&mut $tk, true $(&& $g)?)) (_)) $($t)*)
+    };
+    (@parse (blocking) $b:tt $arms:tt $def:tt $pool:tt fut $($t:tt)*) => {
+        ::core::compile_error!(
+            "tether::select_blocking: `fut(...)` arms need the async `tether::select!` (a blocking select has no task to poll a future in)"
+        )
+    };
+    (@parse $m:tt $b:tt $arms:tt $def:tt [($a:ident $r:ident $n:tt) $($pool:tt)*]
+        fut($f:expr) -> $res:pat $(if $g:expr)? => $($t:tt)*) => {
+        $crate::__tether_select!(@body $m $b $arms $def [$($pool)*]
+            ($a $r $n pinned ($crate::chan::__private::fut_arm($f, true $(&& $g)?)) ($res)) $($t)*)
+    };
+    (@parse $m:tt $b:tt $arms:tt $def:tt [($a:ident $r:ident $n:tt) $($pool:tt)*]
+        fut($f:expr) $(if $g:expr)? => $($t:tt)*) => {
+        $crate::__tether_select!(@body $m $b $arms $def [$($pool)*]
+            ($a $r $n pinned ($crate::chan::__private::fut_arm($f, true $(&& $g)?)) (_)) $($t)*)
     };
     (@parse $m:tt $b:tt $arms:tt $def:tt [] $($t:tt)+) => {
         ::core::compile_error!("tether::select: too many arms (at most 64)")
@@ -243,7 +323,8 @@ macro_rules! __tether_select {
     (@parse $m:tt $b:tt $arms:tt $def:tt $pool:tt $($t:tt)+) => {
         ::core::compile_error!(::core::concat!(
             "tether::select: expected an arm `recv(rx) -> res => ...`, `send(tx, value) -> res => ...`, ",
-            "`done(ctx) => ...`, `after(duration) => ...` or `default => ...`, found: ",
+            "`done(ctx) => ...`, `after(duration) => ...`, `tick(ticker) -> at => ...`, ",
+            "`fut(future) -> output => ...` (async only) or `default => ...`, found: ",
             ::core::stringify!($($t)+)
         ))
     };
@@ -279,9 +360,12 @@ macro_rules! __tether_select {
     (@has_default $($d:tt)+) => { true };
     (@default_body) => { ::core::unreachable!("tether::select: no arm won") };
     (@default_body ($body:expr)) => { $body };
+    // A `fut(...)` arm's future is pinned where it stands for the select.
+    (@pin plain $a:ident) => {};
+    (@pin pinned $a:ident) => { let mut $a = ::core::pin::pin!($a); };
 
     (@emit (blocking) ($b:tt)
-        [$(($a:ident $r:ident $n:tt ($ctor:expr) ($pat:pat) ($body:expr)))*] [$($def:tt)*]) => {{
+        [$(($a:ident $r:ident $n:tt $k:ident ($ctor:expr) ($pat:pat) ($body:expr)))*] [$($def:tt)*]) => {{
         // A `match` keeps the operands' temporaries (`recv(&rx)`,
         // `recv(make_rx())`) alive for the whole select.
         #[allow(unused_mut)]
@@ -301,9 +385,10 @@ macro_rules! __tether_select {
         }
     }};
     (@emit (async) ($b:tt)
-        [$(($a:ident $r:ident $n:tt ($ctor:expr) ($pat:pat) ($body:expr)))*] [$($def:tt)*]) => {{
+        [$(($a:ident $r:ident $n:tt $k:ident ($ctor:expr) ($pat:pat) ($body:expr)))*] [$($def:tt)*]) => {{
         #[allow(unused_mut)]
         let ($($r,)* __w) = match ($($ctor,)*) { ($(mut $a,)*) => {
+            $( $crate::__tether_select!(@pin $k $a); )*
             let __arms: &mut [&mut (dyn $crate::chan::__private::Arm + ::core::marker::Send)] = &mut [$(&mut $a),*];
             let __w = $crate::chan::__private::MacroSelectFuture::new(
                 __arms, $crate::__tether_select!(@has_default $($def)*), $b).await;

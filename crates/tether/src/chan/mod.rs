@@ -136,8 +136,11 @@ mod iter;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod macros;
+mod permit;
+mod polled;
 mod ring;
 mod select;
+mod timeout;
 mod waiter;
 
 use std::fmt;
@@ -148,8 +151,10 @@ use self::arms::{RecvArm, RecvState, SendArm};
 use self::core::{Chan, UNBOUNDED};
 pub use self::dynamic::{Select, SelectFuture, Selected};
 pub use self::error::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
-pub use self::future::{RecvFuture, RecvManyFuture, SendFuture};
+pub use self::future::{ClosedFuture, RecvFuture, RecvManyFuture, SendFuture};
 pub use self::iter::{IntoIter, Iter, TryIter};
+pub use self::permit::{Permit, ReserveFuture, SendSink};
+pub use self::timeout::{RecvTimeoutFuture, SendTimeoutFuture};
 use crate::sync_impl::Arc;
 
 /// Creates a channel with a buffer of `cap` values. `cap == 0` makes an
@@ -296,6 +301,28 @@ impl<T> Sender<T> {
     /// sender, or by dropping every receiver).
     pub fn is_closed(&self) -> bool {
         self.chan.is_closed()
+    }
+
+    /// Resolves once the channel is closed — for a producer, typically
+    /// when every receiver is gone, so it can stop producing.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let (tx, rx) = tether::chan::bounded::<u8>(1);
+    /// let producer = async {
+    ///     tx.closed().await; // the consumer went away
+    ///     "stopped"
+    /// };
+    /// drop(rx);
+    /// assert_eq!(producer.await, "stopped");
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: it only waits.
+    pub fn closed(&self) -> ClosedFuture<'_, T> {
+        ClosedFuture { chan: &self.chan, node: None }
     }
 
     /// The number of buffered values.

@@ -7,13 +7,20 @@ use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
 pub use super::arms::{RecvArm, SendArm};
-pub use super::select::{AfterArm, Arm, Completion, DoneArm, Reg, Registrar};
+pub use super::polled::{AfterArm, DoneArm, FutArm, TickArm};
+pub use super::select::{Arm, Completion, Reg, Registrar};
 use super::select::{Ended, MAX_ARMS, SelectState, run_blocking};
 use super::{Receiver, Sender};
 use crate::ctx::Context;
+use crate::time::Ticker;
 
 /// What `recv(...)` accepts: a receiver, a reference to one, or an
 /// `Option` of either (`None` disables the arm).
+#[diagnostic::on_unimplemented(
+    message = "`recv(...)` in a select takes a `tether::chan::Receiver<T>`, not `{Self}`",
+    label = "expected a `Receiver<T>`, a `&Receiver<T>`, or an `Option` of one (`None` disables the arm)",
+    note = "to wait on any other future in `tether::select!`, write `fut(the_future) -> output => ...`"
+)]
 pub trait RecvOperand {
     /// The value type.
     type Item;
@@ -41,6 +48,10 @@ impl<R: RecvOperand> RecvOperand for Option<R> {
 
 /// What `send(...)` accepts: a sender, a reference to one, or an
 /// `Option` of either (`None` disables the arm).
+#[diagnostic::on_unimplemented(
+    message = "`send(...)` in a select takes a `tether::chan::Sender<T>` and a value, not `{Self}`",
+    label = "expected a `Sender<T>`, a `&Sender<T>`, or an `Option` of one (`None` disables the arm)"
+)]
 pub trait SendOperand {
     /// The value type.
     type Item;
@@ -68,6 +79,10 @@ impl<S: SendOperand> SendOperand for Option<S> {
 
 /// What `done(...)` accepts: a context, a reference to one, or an
 /// `Option` of either (`None` disables the arm).
+#[diagnostic::on_unimplemented(
+    message = "`done(...)` in a select takes a `tether::Context`, not `{Self}`",
+    label = "expected a `Context`, a `&Context`, or an `Option` of one (`None` disables the arm)"
+)]
 pub trait CtxOperand {
     /// The context, if the arm is enabled.
     fn context(&self) -> Option<&Context>;
@@ -89,6 +104,11 @@ impl<C: CtxOperand> CtxOperand for Option<C> {
 }
 
 /// What `after(...)` accepts: a `Duration`, or an `Option` of one.
+#[diagnostic::on_unimplemented(
+    message = "`after(...)` in a select takes a `std::time::Duration`, not `{Self}`",
+    label = "expected a `Duration`, or an `Option<Duration>` (`None` disables the arm)",
+    note = "for a deadline (an `Instant`), write `after(deadline.saturating_duration_since(now))`, or use a `done(ctx)` arm on a context `with_deadline`"
+)]
 pub trait AfterOperand {
     /// The duration, if the arm is enabled.
     fn duration(self) -> Option<Duration>;
@@ -102,6 +122,40 @@ impl AfterOperand for Option<Duration> {
     fn duration(self) -> Option<Duration> {
         self
     }
+}
+
+/// What `tick(...)` accepts: a ticker (borrowed mutably), or an `Option`
+/// of one (`None` disables the arm).
+#[diagnostic::on_unimplemented(
+    message = "`tick(...)` in a select takes a `tether::time::Ticker` (borrowed mutably), not `{Self}`",
+    label = "expected a `Ticker` place, a `&mut Ticker`, or an `Option` of one (`None` disables the arm)"
+)]
+pub trait TickOperand {
+    /// The ticker, if the arm is enabled.
+    fn ticker(&mut self) -> Option<&mut Ticker>;
+}
+impl TickOperand for Ticker {
+    fn ticker(&mut self) -> Option<&mut Ticker> {
+        Some(self)
+    }
+}
+impl<T: TickOperand + ?Sized> TickOperand for &mut T {
+    fn ticker(&mut self) -> Option<&mut Ticker> {
+        (**self).ticker()
+    }
+}
+impl<T: TickOperand> TickOperand for Option<T> {
+    fn ticker(&mut self) -> Option<&mut Ticker> {
+        self.as_mut().and_then(|t| t.ticker())
+    }
+}
+
+pub fn tick_arm<T: TickOperand + ?Sized>(t: &mut T, enabled: bool) -> TickArm<'_> {
+    TickArm::new(t.ticker().filter(|_| enabled))
+}
+
+pub fn fut_arm<F: std::future::IntoFuture>(f: F, enabled: bool) -> FutArm<F::IntoFuture> {
+    FutArm::new(f.into_future(), enabled)
 }
 
 pub fn recv_arm<R: RecvOperand + ?Sized>(r: &R, enabled: bool) -> RecvArm<'_, R::Item> {
@@ -146,6 +200,18 @@ impl TakeOut for DoneArm<'_> {
 impl TakeOut for AfterArm {
     type Out = ();
     fn take_out(&mut self) {}
+}
+impl TakeOut for TickArm<'_> {
+    type Out = std::time::Instant;
+    fn take_out(&mut self) -> std::time::Instant {
+        self.take()
+    }
+}
+impl<F: Future> TakeOut for Pin<&mut FutArm<F>> {
+    type Out = F::Output;
+    fn take_out(&mut self) -> F::Output {
+        self.as_mut().take()
+    }
 }
 
 pub fn take_if<A: TakeOut>(a: &mut A, won: bool) -> Option<A::Out> {

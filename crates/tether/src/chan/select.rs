@@ -23,10 +23,8 @@ use std::ops::DerefMut;
 use std::task::{Context as TaskCx, Poll, Waker};
 use std::time::Instant;
 
-use crate::clock::{self, TimerId};
-use crate::ctx::{Context, Scope};
-use crate::sync_impl::Arc;
-use crate::waiter::{Backoff, Outcome, Token, Waited, Wake};
+use crate::clock;
+use crate::waiter::{Backoff, Outcome, Token, Waited};
 
 /// How one arm's registration ended.
 #[doc(hidden)]
@@ -103,6 +101,18 @@ pub trait Arm {
     fn rewake(&mut self, waker: &Waker) {
         let _ = waker;
     }
+    /// True for arms that can only tell whether they are ready by being
+    /// polled with the task's context (`fut(...)`): the select polls them
+    /// only while it owns its token, so their output is never lost.
+    fn needs_poll(&self) -> bool {
+        false
+    }
+    /// Polls the arm with the task's context (async selects): fires it if
+    /// it is ready.
+    fn poll_fire(&mut self, cx: &mut TaskCx<'_>) -> bool {
+        let _ = cx;
+        self.try_fire()
+    }
 }
 
 #[cfg(loom)]
@@ -144,9 +154,9 @@ pub(crate) trait OrderBuf {
 /// The most arms a select macro accepts.
 pub(crate) const MAX_ARMS: usize = 64;
 
-impl OrderBuf for [u32; MAX_ARMS] {
+impl<const N: usize> OrderBuf for [u32; N] {
     fn slots(&mut self, n: usize) -> &mut [u32] {
-        assert!(n <= MAX_ARMS, "a select macro has at most {MAX_ARMS} arms");
+        assert!(n <= N, "a select macro has at most {N} arms");
         &mut self[..n]
     }
 }
@@ -178,15 +188,23 @@ fn order(buf: &mut impl OrderBuf, n: usize, biased: bool) -> &[u32] {
 fn try_phase<A: Arm + ?Sized>(
     arms: &mut [impl DerefMut<Target = A>],
     biased: bool,
+    mut cx: Option<&mut TaskCx<'_>>,
     buf: &mut impl OrderBuf,
 ) -> Option<usize> {
+    let mut fire = |a: &mut A| match cx.as_deref_mut() {
+        Some(cx) => a.poll_fire(cx),
+        None => a.try_fire(),
+    };
     if biased {
-        return (0..arms.len()).find(|&i| arms[i].enabled() && arms[i].maybe_ready() && arms[i].try_fire());
+        return (0..arms.len()).find(|&i| {
+            let a = &mut *arms[i];
+            a.enabled() && (a.needs_poll() || a.maybe_ready()) && fire(a)
+        });
     }
     let mut pick = None;
     let mut seen = 0;
     for (i, a) in arms.iter().enumerate() {
-        if a.enabled() && a.maybe_ready() {
+        if a.enabled() && (a.needs_poll() || a.maybe_ready()) {
             seen += 1;
             if random(seen) == 0 {
                 pick = Some(i);
@@ -194,12 +212,12 @@ fn try_phase<A: Arm + ?Sized>(
         }
     }
     let i = pick?;
-    if arms[i].try_fire() {
+    if fire(&mut arms[i]) {
         return Some(i);
     }
     let n = arms.len();
     let order = order(buf, n, false);
-    order.iter().map(|&i| i as usize).find(|&i| arms[i].enabled() && arms[i].try_fire())
+    order.iter().map(|&i| i as usize).find(|&i| arms[i].enabled() && fire(&mut arms[i]))
 }
 
 fn unregister_all<A: Arm + ?Sized>(arms: &mut [impl DerefMut<Target = A>]) {
@@ -265,7 +283,7 @@ pub(crate) fn run_blocking<A: Arm + ?Sized>(
     let token = Token::new();
     let wake_at = arms.iter().filter(|a| a.enabled()).filter_map(|a| a.deadline()).chain(deadline).min();
     loop {
-        if let Some(i) = try_phase(arms, biased, buf) {
+        if let Some(i) = try_phase(arms, biased, None, buf) {
             return Ended::Arm(i);
         }
         if has_default {
@@ -276,7 +294,7 @@ pub(crate) fn run_blocking<A: Arm + ?Sized>(
             for _ in 0..SPIN_BEFORE_REGISTERING {
                 backoff.snooze();
                 if arms.iter().any(|a| a.enabled() && a.maybe_ready())
-                    && let Some(i) = try_phase(arms, biased, buf)
+                    && let Some(i) = try_phase(arms, biased, None, buf)
                 {
                     return Ended::Arm(i);
                 }
@@ -300,7 +318,9 @@ pub(crate) fn run_blocking<A: Arm + ?Sized>(
                         token.wait_outcome()
                     } else {
                         unregister_all(arms);
-                        if let Some(i) = first_polled_ready(arms) {
+                        if let Some(i) = first_polled_ready(arms)
+                            && arms[i].try_fire()
+                        {
                             return Ended::Arm(i);
                         }
                         if deadline.is_some_and(|d| clock::now() >= d) {
@@ -350,13 +370,26 @@ impl SelectState {
         buf: &mut impl OrderBuf,
     ) -> Poll<Option<usize>> {
         if self.registered {
+            let has_futures = arms.iter().any(|a| a.enabled() && a.needs_poll());
             let o = match self.token.poll(cx.waker()) {
                 Some(o) => o,
+                // A future arm may have woken us: look at it only once the
+                // token is ours (no peer can complete another arm then),
+                // and start over.
+                None if has_futures && self.token.try_abort() => {
+                    self.registered = false;
+                    unregister_all(arms);
+                    return self.poll_fresh(arms, has_default, biased, cx, buf);
+                }
+                None if has_futures => self.token.wait_outcome(),
                 None => match first_polled_ready(arms) {
                     Some(i) if self.token.try_abort() => {
                         self.registered = false;
                         unregister_all(arms);
-                        return Poll::Ready(Some(i));
+                        if arms[i].try_fire() {
+                            return Poll::Ready(Some(i));
+                        }
+                        return self.poll_fresh(arms, has_default, biased, cx, buf);
                     }
                     Some(_) => self.token.wait_outcome(),
                     None => {
@@ -372,8 +405,20 @@ impl SelectState {
                 return Poll::Ready(Some(w));
             }
         }
+        self.poll_fresh(arms, has_default, biased, cx, buf)
+    }
+
+    /// A new attempt: try every arm, then register and wait.
+    fn poll_fresh<A: Arm + ?Sized>(
+        &mut self,
+        arms: &mut [impl DerefMut<Target = A>],
+        has_default: bool,
+        biased: bool,
+        cx: &mut TaskCx<'_>,
+        buf: &mut impl OrderBuf,
+    ) -> Poll<Option<usize>> {
         loop {
-            if let Some(i) = try_phase(arms, biased, buf) {
+            if let Some(i) = try_phase(arms, biased, Some(&mut *cx), buf) {
                 return Poll::Ready(Some(i));
             }
             if has_default {
@@ -419,137 +464,5 @@ impl SelectState {
         arms[w].collect(Completion(o));
         unregister_all(arms);
         arms[w].abandon();
-    }
-}
-
-/// A `done(ctx)` arm: ready once the context is done. It does not claim
-/// the select's token: the context wakes the owner, who then takes it.
-#[doc(hidden)]
-pub struct DoneArm<'a> {
-    scope: Option<&'a Arc<Scope>>,
-    key: Option<usize>,
-}
-
-impl<'a> DoneArm<'a> {
-    pub(crate) fn new(ctx: Option<&'a Context>) -> Self {
-        DoneArm { scope: ctx.and_then(|c| c.scope()), key: None }
-    }
-}
-
-impl Arm for DoneArm<'_> {
-    fn enabled(&self) -> bool {
-        self.scope.is_some()
-    }
-
-    fn try_fire(&mut self) -> bool {
-        self.polled_ready()
-    }
-
-    fn maybe_ready(&self) -> bool {
-        self.polled_ready()
-    }
-
-    fn register(&mut self, r: &Registrar<'_>) -> Reg {
-        let Some(scope) = self.scope else { return Reg::Linked };
-        let wake = match r.waker {
-            Some(w) => Wake::Task(w.clone()),
-            None => Wake::current_thread(),
-        };
-        match scope.register(wake) {
-            Some(key) => {
-                self.key = Some(key);
-                Reg::Linked
-            }
-            None if r.token.try_abort() => Reg::Fired,
-            None => Reg::Claimed,
-        }
-    }
-
-    fn unregister(&mut self) {
-        if let (Some(scope), Some(key)) = (self.scope, self.key.take()) {
-            scope.unregister(key);
-        }
-    }
-
-    fn polled_ready(&self) -> bool {
-        self.scope.is_some_and(|s| s.is_done())
-    }
-
-    fn rewake(&mut self, waker: &Waker) {
-        if let Some(scope) = self.scope
-            && !scope.register_task(&mut self.key, waker)
-        {
-            // Done meanwhile: the cancel woke the previous waker, which may
-            // belong to another task now. Poll again.
-            waker.wake_by_ref();
-        }
-    }
-}
-
-/// An `after(d)` arm: ready once tether's clock reaches the deadline
-/// (fixed when the select starts, as Go's `time.After` in a select).
-#[doc(hidden)]
-pub struct AfterArm {
-    deadline: Option<Instant>,
-    /// Async selects: the timer that wakes the task, and that task.
-    timer: Option<(TimerId, Waker)>,
-}
-
-impl AfterArm {
-    pub(crate) fn new(deadline: Option<Instant>) -> Self {
-        AfterArm { deadline, timer: None }
-    }
-
-    fn set_timer(&mut self, at: Instant, waker: &Waker) {
-        let w = waker.clone();
-        self.timer = Some((clock::add_timer(at, move || w.wake()), waker.clone()));
-    }
-}
-
-impl Arm for AfterArm {
-    fn enabled(&self) -> bool {
-        self.deadline.is_some()
-    }
-
-    fn try_fire(&mut self) -> bool {
-        self.polled_ready()
-    }
-
-    fn maybe_ready(&self) -> bool {
-        self.polled_ready()
-    }
-
-    fn register(&mut self, r: &Registrar<'_>) -> Reg {
-        let Some(at) = self.deadline else { return Reg::Linked };
-        if clock::now() >= at {
-            return if r.token.try_abort() { Reg::Fired } else { Reg::Claimed };
-        }
-        if let Some(w) = r.waker {
-            self.set_timer(at, w);
-        }
-        Reg::Linked
-    }
-
-    fn unregister(&mut self) {
-        if let Some((id, _)) = self.timer.take() {
-            clock::cancel_timer(id);
-        }
-    }
-
-    fn polled_ready(&self) -> bool {
-        self.deadline.is_some_and(|d| clock::now() >= d)
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
-
-    fn rewake(&mut self, waker: &Waker) {
-        if let (Some(at), Some((_, w))) = (self.deadline, &self.timer)
-            && !w.will_wake(waker)
-        {
-            self.unregister();
-            self.set_timer(at, waker);
-        }
     }
 }

@@ -34,6 +34,8 @@ pub(crate) enum Role {
     /// take it (a blocking sender); otherwise the value stays in the
     /// owner's future and the sender commits only in its own poll (async).
     Send { offer: bool },
+    /// Waits only for the channel to close ([`Sender::closed`](super::Sender::closed)).
+    Close,
 }
 
 /// Fields the owner sets while the node is unlinked, and peers read under
