@@ -161,6 +161,24 @@ impl Flavour {
     }
 }
 
+/// How the run ends.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// The channel is closed once every producer is done; consumers drain.
+    CloseAtEnd,
+    /// The channel is closed while producers and consumers are busy (once
+    /// a random number of values, up to a third of the run, went through):
+    /// sends fail from then on with their values back, consumers drain
+    /// what was sent.
+    CloseMidway,
+    /// Each consumer leaves (drops its receiver) after a random number of
+    /// values; the last one to leave closes the channel, and every blocked
+    /// or later send fails with its value back. Values still buffered then
+    /// are dropped (the contract), so here only "nothing duplicated,
+    /// nothing invented, order" is checked — and that nobody hangs.
+    ReceiversLeave,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Config {
     seed: u64,
@@ -173,12 +191,11 @@ struct Config {
     per_producer: u64,
     /// Consumers may drop receive futures (and `Stream` clones) pending.
     drop_recvs: bool,
+    mode: Mode,
 }
 
 /// What the run shares between its participants.
 struct Shared {
-    tx: Sender<u64>,
-    rx: Receiver<u64>,
     /// Never ready: a cap-0 channel nobody sends on (a second arm for selects).
     idle_rx: Receiver<u64>,
     _idle_tx: Sender<u64>,
@@ -189,6 +206,10 @@ struct Shared {
     /// Receive operations (futures, selects, stream clones) dropped after
     /// at least one poll without completing.
     dropped_recvs: AtomicU64,
+    /// Values received so far, by all consumers.
+    received: AtomicU64,
+    /// Producers that have finished.
+    producers_done: AtomicU64,
 }
 
 /// How a consumer's operation ended.
@@ -204,14 +225,14 @@ fn run(cfg: Config) {
     let (idle_tx_keep, idle_rx) = chan::bounded(0);
     let (idle_tx, idle_rx2) = chan::bounded(0);
     let shared = Arc::new(Shared {
-        tx,
-        rx,
         idle_rx,
         _idle_tx: idle_tx_keep,
         idle_tx,
         _idle_rx2: idle_rx2,
         cfg,
         dropped_recvs: AtomicU64::new(0),
+        received: AtomicU64::new(0),
+        producers_done: AtomicU64::new(0),
     });
     let mut rng = Rng::new(cfg.seed);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -220,36 +241,52 @@ fn run(cfg: Config) {
     let mut producers: Vec<Box<dyn FnOnce() -> Vec<u64>>> = Vec::new();
     let mut id = 0u64;
     for _ in 0..cfg.thread_producers {
-        let (tx, s, r) = (shared.tx.clone(), shared.clone(), rng.fork());
+        let (tx, s, r) = (tx.clone(), shared.clone(), rng.fork());
         let h = thread::spawn(move || thread_producer(&s, &tx, id, r));
         producers.push(Box::new(move || h.join().unwrap()));
         id += 1;
     }
     for _ in 0..cfg.task_producers {
-        let (tx, s, r) = (shared.tx.clone(), shared.clone(), rng.fork());
+        let (tx, s, r) = (tx.clone(), shared.clone(), rng.fork());
         let h = rt.spawn(async move { task_producer(&s, &tx, id, r).await });
         let handle = rt.handle().clone();
         producers.push(Box::new(move || handle.block_on(h).unwrap()));
         id += 1;
     }
-    // Consumers: each returns what it received, in order.
+    // Consumers: each returns what it received, in order. In
+    // `ReceiversLeave` each leaves after `limit` values.
+    let consumers_n = cfg.thread_consumers + cfg.task_consumers;
+    let fair_share = (cfg.thread_producers + cfg.task_producers) * cfg.per_producer / consumers_n;
     let mut consumers: Vec<Box<dyn FnOnce() -> Vec<u64>>> = Vec::new();
-    for _ in 0..cfg.thread_consumers {
-        let (rx, s, r) = (shared.rx.clone(), shared.clone(), rng.fork());
-        let h = thread::spawn(move || thread_consumer(&s, &rx, r));
-        consumers.push(Box::new(move || h.join().unwrap()));
+    for i in 0..consumers_n {
+        let limit = match cfg.mode {
+            Mode::ReceiversLeave => 1 + rng.below(fair_share) as usize,
+            _ => usize::MAX,
+        };
+        let (rx, s, r) = (rx.clone(), shared.clone(), rng.fork());
+        if i < cfg.thread_consumers {
+            let h = thread::spawn(move || thread_consumer(&s, &rx, r, limit));
+            consumers.push(Box::new(move || h.join().unwrap()));
+        } else {
+            let h = rt.spawn(async move { task_consumer(&s, &rx, r, limit).await });
+            let handle = rt.handle().clone();
+            consumers.push(Box::new(move || handle.block_on(h).unwrap()));
+        }
     }
-    for _ in 0..cfg.task_consumers {
-        let (rx, s, r) = (shared.rx.clone(), shared.clone(), rng.fork());
-        let h = rt.spawn(async move { task_consumer(&s, &rx, r).await });
-        let handle = rt.handle().clone();
-        consumers.push(Box::new(move || handle.block_on(h).unwrap()));
-    }
+    drop(rx); // only the consumers hold receivers
 
+    if let Mode::CloseMidway = cfg.mode {
+        let producers_n = cfg.thread_producers + cfg.task_producers;
+        let at = rng.below(producers_n * cfg.per_producer / 3);
+        while shared.received.load(Relaxed) < at && shared.producers_done.load(Relaxed) < producers_n {
+            thread::sleep(Duration::from_micros(50));
+        }
+        tx.close();
+    }
     let sent: Vec<Vec<u64>> = producers.into_iter().map(|j| j()).collect();
-    // Every producer is done: close (its `Sender` clones are gone; the
-    // shared one is the last).
-    shared.tx.close();
+    // Every producer is done (their `Sender` clones are gone; this one is
+    // the last): close.
+    tx.close();
     let got: Vec<Vec<u64>> = consumers.into_iter().map(|j| j()).collect();
     drop(rt);
 
@@ -272,14 +309,17 @@ fn check(cfg: &Config, sent: &[Vec<u64>], got: &[Vec<u64>], dropped_recvs: u64) 
     assert!(extra.is_empty(), "{ctx}: values received that were never reported sent: {extra:x?}");
     let mut lost: Vec<_> = sent_set.iter().filter(|v| !count.contains_key(v)).copied().collect();
     lost.sort_unstable();
+    // With every receiver gone, what was still buffered is dropped (the
+    // contract): only then may values sent `Ok` be missing.
+    let lost_allowed = matches!(cfg.mode, Mode::ReceiversLeave);
     assert!(
-        lost.is_empty(),
+        lost_allowed || lost.is_empty(),
         "{ctx}: values reported sent but never received ({}): {:x?}",
         lost.len(),
         &lost[..lost.len().min(10)]
     );
     let total: usize = sent.iter().map(Vec::len).sum();
-    assert!(total > 0, "{ctx}: nothing was sent at all");
+    assert!(total > 0 || !matches!(cfg.mode, Mode::CloseAtEnd), "{ctx}: nothing was sent at all");
 
     // Order: per consumer, per producer.
     let mut late = Vec::new();
@@ -297,9 +337,11 @@ fn check(cfg: &Config, sent: &[Vec<u64>], got: &[Vec<u64>], dropped_recvs: u64) 
     }
     if std::env::var_os("TETHER_STRESS_VERBOSE").is_some() {
         eprintln!(
-            "{:?} seed {:#x}: sent {total}, per consumer {:?}, dropped receives {dropped_recvs}, late {}",
+            "{:?} {:?} seed {:#x}: sent {total}, lost {}, per consumer {:?}, dropped receives {dropped_recvs}, late {}",
             cfg.flavour,
+            cfg.mode,
             cfg.seed,
+            lost.len(),
             got.iter().map(Vec::len).collect::<Vec<_>>(),
             late.len()
         );
@@ -330,60 +372,87 @@ fn check(cfg: &Config, sent: &[Vec<u64>], got: &[Vec<u64>], dropped_recvs: u64) 
 // ---------------------------------------------------------------------------
 // Producers
 
-/// Records the outcome of one send attempt of `v`.
-fn sent_if(sent: &mut Vec<u64>, v: u64, ok: bool) {
-    if ok {
-        sent.push(v);
+/// How one send attempt ended.
+enum Sent {
+    Ok,
+    /// Not sent (full, timed out, dropped pending, default); the channel
+    /// is open.
+    Not,
+    /// The channel is closed: the value came back (checked by the caller).
+    Closed(u64),
+}
+
+fn sent_ok(r: Result<(), SendError<u64>>) -> Sent {
+    match r {
+        Ok(()) => Sent::Ok,
+        Err(SendError(v)) => Sent::Closed(v),
     }
+}
+
+/// Books one attempt of `v`; false once the channel is closed.
+fn book(s: &Shared, sent: &mut Vec<u64>, v: u64, r: Sent) -> bool {
+    match r {
+        Sent::Ok => sent.push(v),
+        Sent::Not => {}
+        Sent::Closed(back) => {
+            assert_eq!(back, v, "a failed send hands its own value back");
+            assert!(
+                !matches!(s.cfg.mode, Mode::CloseAtEnd),
+                "{:?}: a send failed as closed while the channel is open",
+                s.cfg
+            );
+            return false;
+        }
+    }
+    true
 }
 
 fn thread_producer(s: &Shared, tx: &Sender<u64>, id: u64, mut rng: Rng) -> Vec<u64> {
     let mut sent = Vec::new();
-    let open = "the channel is open while producers run";
     for seq in 0..s.cfg.per_producer {
         let v = (id << 32) | seq;
-        match rng.below(9) {
-            0 | 1 => {
-                tx.send_blocking(v).expect(open);
-                sent.push(v);
-            }
+        let r = match rng.below(9) {
+            0 | 1 | 8 => sent_ok(tx.send_blocking(v)),
             2 => match tx.send_timeout_blocking(v, rng.tiny()) {
-                Ok(()) => sent.push(v),
-                Err(SendTimeoutError::Timeout(back)) => assert_eq!(back, v, "a timed-out send hands its value back"),
-                Err(SendTimeoutError::Closed(_)) => panic!("{open}"),
+                Ok(()) => Sent::Ok,
+                Err(SendTimeoutError::Timeout(back)) => {
+                    assert_eq!(back, v, "a timed-out send hands its value back");
+                    Sent::Not
+                }
+                Err(SendTimeoutError::Closed(back)) => Sent::Closed(back),
             },
             3 => match tx.try_send(v) {
-                Ok(()) => sent.push(v),
-                Err(TrySendError::Full(back)) => assert_eq!(back, v),
-                Err(TrySendError::Closed(_)) => panic!("{open}"),
+                Ok(()) => Sent::Ok,
+                Err(TrySendError::Full(back)) => {
+                    assert_eq!(back, v);
+                    Sent::Not
+                }
+                Err(TrySendError::Closed(back)) => Sent::Closed(back),
             },
             4 => {
                 let n = rng.polls();
                 let f = pin!(tx.send(v));
                 // Dropped pending (`None`), it must deliver nothing.
-                if let Some(r) = poll_n(f, n) {
-                    r.expect(open);
-                    sent.push(v);
-                }
+                poll_n(f, n).map_or(Sent::Not, sent_ok)
             }
             5 => {
                 // A blocking select: the send, an idle receive, an idle
                 // send, and a short timeout or a default.
-                let ok = if rng.chance(50) {
+                let r = if rng.chance(50) {
                     tether::select_blocking! {
-                        send(tx, v) -> r => { r.expect(open); true },
+                        send(tx, v) -> r => Some(r),
                         recv(s.idle_rx) -> _r => unreachable!("idle channel"),
                         send(s.idle_tx, u64::MAX) -> _r => unreachable!("idle channel"),
-                        after(rng.tiny()) => false,
+                        after(rng.tiny()) => None,
                     }
                 } else {
                     tether::select_blocking! {
-                        send(tx, v) -> r => { r.expect(open); true },
+                        send(tx, v) -> r => Some(r),
                         recv(s.idle_rx) -> _r => unreachable!("idle channel"),
-                        default => false,
+                        default => None,
                     }
                 };
-                sent_if(&mut sent, v, ok);
+                r.map_or(Sent::Not, sent_ok)
             }
             6 => {
                 // An async select, polled by hand, dropped.
@@ -391,13 +460,13 @@ fn thread_producer(s: &Shared, tx: &Sender<u64>, id: u64, mut rng: Rng) -> Vec<u
                 let f = pin!(async {
                     tether::select! {
                         recv(s.idle_rx) -> _r => unreachable!("idle channel"),
-                        send(tx, v) -> r => { r.expect(open); },
+                        send(tx, v) -> r => r,
                         send(s.idle_tx, u64::MAX) -> _r => unreachable!("idle channel"),
                     }
                 });
-                sent_if(&mut sent, v, poll_n(f, n).is_some());
+                poll_n(f, n).map_or(Sent::Not, sent_ok)
             }
-            7 => {
+            _ => {
                 // A run-time Select, one per value (a send arm is spent once
                 // it completes).
                 let mut sel = Select::new();
@@ -413,71 +482,72 @@ fn thread_producer(s: &Shared, tx: &Sender<u64>, id: u64, mut rng: Rng) -> Vec<u
                         poll_n(f, n)
                     }
                 };
-                if let Some(op) = op {
-                    assert_eq!(op.index(), arm, "only the send arm can complete");
-                    op.send::<u64>().expect(open);
-                    sent.push(v);
+                match op {
+                    Some(op) => {
+                        assert_eq!(op.index(), arm, "only the send arm can complete");
+                        sent_ok(op.send::<u64>())
+                    }
+                    None => Sent::Not,
                 }
             }
-            _ => {
-                // A burst of plain blocking sends keeps the channel busy.
-                tx.send_blocking(v).expect(open);
-                sent.push(v);
-            }
+        };
+        if !book(s, &mut sent, v, r) {
+            break;
         }
     }
+    s.producers_done.fetch_add(1, Relaxed);
     sent
 }
 
 async fn task_producer(s: &Shared, tx: &Sender<u64>, id: u64, mut rng: Rng) -> Vec<u64> {
     let mut sent = Vec::new();
-    let open = "the channel is open while producers run";
     for seq in 0..s.cfg.per_producer {
         let v = (id << 32) | seq;
-        match rng.below(6) {
-            0 | 1 => {
-                tx.send(v).await.expect(open);
-                sent.push(v);
-            }
+        let r = match rng.below(6) {
+            0 | 1 => sent_ok(tx.send(v).await),
             2 => match tx.try_send(v) {
-                Ok(()) => sent.push(v),
+                Ok(()) => Sent::Ok,
                 Err(TrySendError::Full(back)) => {
                     assert_eq!(back, v);
                     tokio::task::yield_now().await;
+                    Sent::Not
                 }
-                Err(TrySendError::Closed(_)) => panic!("{open}"),
+                Err(TrySendError::Closed(back)) => Sent::Closed(back),
             },
             3 => {
                 let n = rng.polls();
-                if let Some(r) = poll_up_to(tx.send(v), n).await {
-                    r.expect(open);
-                    sent.push(v);
-                }
+                poll_up_to(tx.send(v), n).await.map_or(Sent::Not, sent_ok)
             }
             4 => {
                 let n = rng.polls();
                 let f = async {
                     tether::select! {
-                        send(tx, v) -> r => { r.expect(open); },
+                        send(tx, v) -> r => r,
                         recv(s.idle_rx) -> _r => unreachable!("idle channel"),
                         send(s.idle_tx, u64::MAX) -> _r => unreachable!("idle channel"),
                     }
                 };
-                sent_if(&mut sent, v, poll_up_to(f, n).await.is_some());
+                poll_up_to(f, n).await.map_or(Sent::Not, sent_ok)
             }
             _ => {
                 let mut sel = Select::new();
                 let arm = sel.send(tx, v);
                 sel.recv(&s.idle_rx);
                 let n = rng.polls();
-                if let Some(op) = poll_up_to(sel.select(), n).await {
-                    assert_eq!(op.index(), arm, "only the send arm can complete");
-                    op.send::<u64>().expect(open);
-                    sent.push(v);
+                match poll_up_to(sel.select(), n).await {
+                    Some(op) => {
+                        assert_eq!(op.index(), arm, "only the send arm can complete");
+                        sent_ok(op.send::<u64>())
+                    }
+                    None => Sent::Not,
                 }
             }
+        };
+        if !book(s, &mut sent, v, r) {
+            break;
         }
     }
+    s.producers_done.fetch_add(1, Relaxed);
     sent
 }
 
@@ -507,14 +577,14 @@ fn check_len(s: &Shared, rx: &Receiver<u64>) {
     }
 }
 
-fn thread_consumer(s: &Shared, rx: &Receiver<u64>, mut rng: Rng) -> Vec<u64> {
+fn thread_consumer(s: &Shared, rx: &Receiver<u64>, mut rng: Rng, limit: usize) -> Vec<u64> {
     let mut got = Vec::new();
     // One run-time Select, reused for the whole run.
     let mut sel = Select::new();
     let main_arm = sel.recv(rx);
     sel.recv(&s.idle_rx);
     let drops = s.cfg.drop_recvs;
-    loop {
+    while got.len() < limit {
         check_len(s, rx);
         let outcome = match rng.below(10) {
             0 | 1 => recv_result(rx.recv_blocking()),
@@ -652,8 +722,14 @@ fn thread_consumer(s: &Shared, rx: &Receiver<u64>, mut rng: Rng) -> Vec<u64> {
             _ => recv_result(rx.recv_blocking()),
         };
         match outcome {
-            Got::Value(v) => got.push(v),
-            Got::Values(vs) => got.extend(vs),
+            Got::Value(v) => {
+                s.received.fetch_add(1, Relaxed);
+                got.push(v)
+            }
+            Got::Values(vs) => {
+                s.received.fetch_add(vs.len() as u64, Relaxed);
+                got.extend(vs)
+            }
             Got::Nothing => {}
             Got::Closed => {
                 assert!(rx.is_empty(), "{:?}: Closed reported while {} values are buffered", s.cfg, rx.len());
@@ -661,15 +737,16 @@ fn thread_consumer(s: &Shared, rx: &Receiver<u64>, mut rng: Rng) -> Vec<u64> {
             }
         }
     }
+    got // left early (`ReceiversLeave`): dropping `rx` may close the channel
 }
 
-async fn task_consumer(s: &Shared, rx: &Receiver<u64>, mut rng: Rng) -> Vec<u64> {
+async fn task_consumer(s: &Shared, rx: &Receiver<u64>, mut rng: Rng, limit: usize) -> Vec<u64> {
     let mut got = Vec::new();
     let mut sel = Select::new();
     let main_arm = sel.recv(rx);
     sel.recv(&s.idle_rx);
     let drops = s.cfg.drop_recvs;
-    loop {
+    while got.len() < limit {
         check_len(s, rx);
         // A pending operation polled `n` times: how many polls to give it
         // (`usize::MAX`: run it to completion).
@@ -747,8 +824,14 @@ async fn task_consumer(s: &Shared, rx: &Receiver<u64>, mut rng: Rng) -> Vec<u64>
             }
         };
         match outcome {
-            Got::Value(v) => got.push(v),
-            Got::Values(vs) => got.extend(vs),
+            Got::Value(v) => {
+                s.received.fetch_add(1, Relaxed);
+                got.push(v)
+            }
+            Got::Values(vs) => {
+                s.received.fetch_add(vs.len() as u64, Relaxed);
+                got.extend(vs)
+            }
             Got::Nothing => {}
             Got::Closed => {
                 assert!(rx.is_empty(), "{:?}: Closed reported while {} values are buffered", s.cfg, rx.len());
@@ -756,12 +839,19 @@ async fn task_consumer(s: &Shared, rx: &Receiver<u64>, mut rng: Rng) -> Vec<u64>
             }
         }
     }
+    got // left early (`ReceiversLeave`): dropping `rx` may close the channel
 }
 
 // ---------------------------------------------------------------------------
 // The tests
 
-const SEEDS: [u64; 3] = [1, 0x5eed, 0xdead_beef];
+const SEEDS: [u64; 4] = [1, 0x5eed, 0xdead_beef, 42];
+
+/// (thread producers, task producers, thread consumers, task consumers):
+/// the full mix, many producers on one consumer and the other way round,
+/// threads only, tasks only.
+const SHAPES: [(u64, u64, u64, u64); 6] =
+    [(2, 2, 2, 2), (1, 2, 1, 0), (0, 1, 2, 2), (3, 0, 0, 1), (0, 3, 2, 0), (1, 1, 1, 1)];
 
 fn seeds() -> Vec<u64> {
     match std::env::var("TETHER_STRESS_SEED") {
@@ -774,19 +864,23 @@ fn rounds() -> u64 {
     std::env::var("TETHER_STRESS_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1)
 }
 
-fn stress(flavour: Flavour, drop_recvs: bool) {
+fn stress(flavour: Flavour, drop_recvs: bool, mode: Mode) {
     for round in 0..rounds() {
-        for seed in seeds() {
+        for (i, seed) in seeds().into_iter().enumerate() {
             let seed = seed.wrapping_add(round.wrapping_mul(0x1000_0001));
+            // Each run takes the next shape; about 1,200 send attempts in all.
+            let (thread_producers, task_producers, thread_consumers, task_consumers) =
+                SHAPES[(i + round as usize) % SHAPES.len()];
             let cfg = Config {
                 seed,
                 flavour,
-                thread_producers: 2,
-                task_producers: 2,
-                thread_consumers: 2,
-                task_consumers: 2,
-                per_producer: 300,
+                thread_producers,
+                task_producers,
+                thread_consumers,
+                task_consumers,
+                per_producer: 1_200 / (thread_producers + task_producers),
                 drop_recvs,
+                mode,
             };
             // One watchdog per run: a hang fails the test (with its seed).
             let r = std::panic::catch_unwind(|| common::watchdog(move || run(cfg)));
@@ -801,29 +895,79 @@ fn stress(flavour: Flavour, drop_recvs: bool) {
 
 #[test]
 fn stress_rendezvous_mixed_peers_random_drops() {
-    stress(Flavour::Cap(0), true);
+    stress(Flavour::Cap(0), true, Mode::CloseAtEnd);
 }
 
 /// Capacity 0 with no receive ever dropped: the redelivery exception
 /// cannot arise, so each consumer sees each producer's values in order.
 #[test]
 fn stress_rendezvous_no_dropped_receives_keeps_order() {
-    stress(Flavour::Cap(0), false);
+    stress(Flavour::Cap(0), false, Mode::CloseAtEnd);
 }
 
 #[test]
 fn stress_cap1_mixed_peers_random_drops() {
-    stress(Flavour::Cap(1), true);
+    stress(Flavour::Cap(1), true, Mode::CloseAtEnd);
 }
 
 #[test]
 fn stress_cap16_mixed_peers_random_drops() {
-    stress(Flavour::Cap(16), true);
+    stress(Flavour::Cap(16), true, Mode::CloseAtEnd);
 }
 
 #[test]
 fn stress_unbounded_mixed_peers_random_drops() {
-    stress(Flavour::Unbounded, true);
+    stress(Flavour::Unbounded, true, Mode::CloseAtEnd);
+}
+
+/// Closing while everyone is busy: sends fail with their values back from
+/// then on, and consumers still drain every value that was sent `Ok`.
+#[test]
+fn stress_close_midway_every_flavour() {
+    for flavour in [Flavour::Cap(0), Flavour::Cap(1), Flavour::Cap(16), Flavour::Unbounded] {
+        stress(flavour, true, Mode::CloseMidway);
+    }
+}
+
+/// Consumers leave one by one; the last one's leaving closes the channel
+/// and releases every blocked sender (blocking, async, granted) with its
+/// value back: nobody hangs, nothing is duplicated or invented.
+#[test]
+fn stress_receivers_leave_every_flavour() {
+    for flavour in [Flavour::Cap(0), Flavour::Cap(1), Flavour::Cap(16), Flavour::Unbounded] {
+        stress(flavour, true, Mode::ReceiversLeave);
+    }
+}
+
+/// The checker itself: it catches a loss, a duplicate, an invented value,
+/// and an inversion on a buffered channel (so a passing stress run means
+/// something).
+#[test]
+fn the_checker_catches_every_kind_of_failure() {
+    let cfg = |flavour| Config {
+        seed: 0,
+        flavour,
+        thread_producers: 1,
+        task_producers: 0,
+        thread_consumers: 1,
+        task_consumers: 0,
+        per_producer: 3,
+        drop_recvs: true,
+        mode: Mode::CloseAtEnd,
+    };
+    let sent = vec![vec![0u64, 1, 2]];
+    let fails = |flavour, got: Vec<Vec<u64>>, dropped: u64| {
+        std::panic::catch_unwind(|| check(&cfg(flavour), &sent, &got, dropped)).is_err()
+    };
+    assert!(!fails(Flavour::Cap(1), vec![vec![0, 1, 2]], 0), "a correct run passes");
+    assert!(fails(Flavour::Cap(1), vec![vec![0, 2]], 0), "loss");
+    assert!(fails(Flavour::Cap(1), vec![vec![0, 1, 2, 1]], 0), "duplicate");
+    assert!(fails(Flavour::Cap(1), vec![vec![0, 1, 2, 7]], 0), "invented");
+    assert!(!fails(Flavour::Cap(1), vec![vec![0, 2], vec![1]], 0), "order is per consumer");
+    assert!(fails(Flavour::Cap(16), vec![vec![1, 0, 2]], 5), "inversion on a buffered channel");
+    assert!(!fails(Flavour::Cap(0), vec![vec![1, 0, 2]], 1), "rendezvous: one late value, one dropped receive");
+    assert!(fails(Flavour::Cap(0), vec![vec![1, 0, 2]], 0), "rendezvous: a late value needs a dropped receive");
+    assert!(fails(Flavour::Cap(0), vec![vec![2, 0, 1]], 1), "rendezvous: two late values, one dropped receive");
 }
 
 /// The documented exception, step by step: on a rendezvous channel a value
