@@ -112,12 +112,12 @@ fn close_window() -> Counts {
 // The harness
 
 /// Messages moved before the window opens.
-const WARM: u64 = 5_000;
+const WARM: u64 = 3_000;
 /// Messages moved inside the window.
 const N: u64 = 20_000;
 /// Messages moved after the window closed (so that no producer finishes,
 /// and no channel closes, inside it).
-const TAIL: u64 = 5_000;
+const TAIL: u64 = 2_000;
 const TOTAL: u64 = WARM + N + TAIL;
 
 /// The messages received so far, by all consumers of a case.
@@ -258,6 +258,58 @@ fn tasks_case(f: Flavour, p: u64, c: u64, max_backlog: Option<usize>) -> Counts 
         drop((tx, rx));
         Box::new(move || {
             for h in hs {
+                rt.block_on(h).unwrap();
+            }
+        })
+    })
+}
+
+/// Both worlds on one channel: producers on threads (blocking sends) and
+/// consumers in tasks (async receives), or the other way round.
+fn mixed_case(f: Flavour, p: u64, c: u64, threads_send: bool) -> Counts {
+    measure(|progress| {
+        let rt = runtime();
+        let (tx, rx) = f.make();
+        let mut threads = Vec::new();
+        let mut tasks = Vec::new();
+        for _ in 0..c {
+            let (rx, progress) = (rx.clone(), progress.clone());
+            if threads_send {
+                tasks.push(rt.spawn(async move {
+                    while rx.recv().await.is_ok() {
+                        progress.add();
+                    }
+                }));
+            } else {
+                threads.push(tagged_thread(move || {
+                    while rx.recv_blocking().is_ok() {
+                        progress.add();
+                    }
+                }));
+            }
+        }
+        for _ in 0..p {
+            let tx = tx.clone();
+            if threads_send {
+                threads.push(tagged_thread(move || {
+                    for v in 0..TOTAL / p {
+                        tx.send_blocking(v).unwrap();
+                    }
+                }));
+            } else {
+                tasks.push(rt.spawn(async move {
+                    for v in 0..TOTAL / p {
+                        tx.send(v).await.unwrap();
+                    }
+                }));
+            }
+        }
+        drop((tx, rx));
+        Box::new(move || {
+            for h in threads {
+                h.join().unwrap();
+            }
+            for h in tasks {
                 rt.block_on(h).unwrap();
             }
         })
@@ -492,6 +544,107 @@ fn tokio_tasks_async_api_allocates_nothing_per_message() {
         }
     }
     check_all(cases, ALLOWANCE);
+}
+
+fn mixed_cases(keep: impl Fn(bool, u64) -> bool) -> Vec<Case> {
+    let mut cases: Vec<Case> = Vec::new();
+    for f in FLAVOURS {
+        for (shape, p, c) in SHAPES {
+            for threads_send in [true, false] {
+                if keep(threads_send, c) {
+                    let dir = if threads_send { "threads->tasks" } else { "tasks->threads" };
+                    cases.push((
+                        format!("mixed {dir} {shape} {}", f.name()),
+                        Box::new(move || mixed_case(f, p, c, threads_send)),
+                    ));
+                }
+            }
+        }
+    }
+    cases
+}
+
+/// "One channel, any mix of threads and tasks": async producers feeding
+/// blocking consumers, and blocking producers feeding one async consumer.
+#[test]
+fn mixed_worlds_allocate_nothing_per_message() {
+    check_all(mixed_cases(|threads_send, consumers| !threads_send || consumers == 1), ALLOWANCE);
+}
+
+/// Blocking producers feeding *several* async consumers (mpmc): a receive
+/// that frees room moves a parked blocking sender's value in (waking it)
+/// and tells a second parked async receiver (waking it too); `Wakes` keeps
+/// one wake inline and allocates a `Vec` for the second. Intermittent here
+/// (measured 0 to ~150 allocations per 20,000 messages on cap 1); see
+/// `refill_waking_a_sender_and_a_receiver_allocates_nothing` for the
+/// deterministic case.
+#[test]
+#[ignore = "bug: a receive that wakes two peers at once (the blocking sender whose value it moved in, and a parked async receiver) allocates a Vec for the second wake"]
+fn mixed_worlds_blocking_producers_async_consumers_mpmc_allocate_nothing() {
+    check_all(mixed_cases(|threads_send, consumers| threads_send && consumers > 1), ALLOWANCE);
+}
+
+/// Counts the allocations the current thread makes in `f` (other threads
+/// are not counted: they are `OTHER`, this one is tagged `OURS`).
+fn allocations_on_this_thread(f: impl FnOnce()) -> u64 {
+    TAG.with(|t| t.set(OURS));
+    open_window();
+    f();
+    let c = close_window();
+    TAG.with(|t| t.set(OTHER));
+    c.ours
+}
+
+/// Deterministic: on `bounded(1)`, two async receives park, a value
+/// arrives (the first is told), a blocking sender parks on the full
+/// buffer; the first receive then takes the value, moves the blocked
+/// sender's value in and wakes both the sender and the second receive —
+/// which must not allocate. `recv_many_blocking` freeing room for several
+/// parked blocking senders at once must not allocate either.
+#[test]
+#[ignore = "bug: State::refill's second wake (blocked sender + parked receiver, or several senders freed by recv_many) goes into Wakes' Vec: one allocation per such receive"]
+fn refill_waking_a_sender_and_a_receiver_allocates_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    common::watchdog(|| {
+        let (tx, rx) = chan::bounded::<u64>(1);
+        let mut a1 = Box::pin(rx.recv());
+        let mut a2 = Box::pin(rx.recv());
+        assert!(common::poll_once(&mut a1).is_none());
+        assert!(common::poll_once(&mut a2).is_none());
+        tx.try_send(1).unwrap(); // a1 is told
+        let sender = {
+            let tx = tx.clone();
+            thread::spawn(move || tx.send_blocking(2))
+        };
+        thread::sleep(Duration::from_millis(20)); // let it park (if not, the case is vacuous, never wrong)
+        let mut got = None;
+        let n = allocations_on_this_thread(|| got = common::poll_once(&mut a1));
+        assert_eq!(got, Some(Ok(1)));
+        sender.join().unwrap().unwrap();
+        assert_eq!(common::poll_once(&mut a2), Some(Ok(2)));
+        assert_eq!(n, 0, "the receive that woke the blocked sender and the second receive allocated");
+
+        // recv_many freeing room for several blocked senders at once.
+        let (tx, rx) = chan::bounded::<u64>(4);
+        for v in 0..4 {
+            tx.try_send(v).unwrap();
+        }
+        let senders: Vec<_> = (4..8u64)
+            .map(|v| {
+                let tx = tx.clone();
+                thread::spawn(move || tx.send_blocking(v))
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(20));
+        let mut buf = Vec::with_capacity(64);
+        let n = allocations_on_this_thread(|| {
+            rx.recv_many_blocking(&mut buf, 8).unwrap();
+        });
+        for s in senders {
+            s.join().unwrap().unwrap();
+        }
+        assert_eq!(n, 0, "recv_many that freed room for {} blocked senders allocated", buf.len());
+    });
 }
 
 #[test]
