@@ -719,7 +719,18 @@ fn thread_consumer(s: &Shared, rx: &Receiver<u64>, mut rng: Rng, limit: usize) -
                     }
                 }
             }
-            _ => recv_result(rx.recv_blocking()),
+            _ => {
+                // (Also what the dropping cases become when drops are off.)
+                let max = 1 + rng.below(4) as usize;
+                let mut buf = Vec::new();
+                match rx.recv_many_blocking(&mut buf, max) {
+                    Ok(k) => {
+                        assert!(k >= 1 && k <= max && k == buf.len(), "recv_many_blocking returned {k}");
+                        Got::Values(buf)
+                    }
+                    Err(RecvError::Closed) => Got::Closed,
+                }
+            }
         };
         match outcome {
             Got::Value(v) => {
