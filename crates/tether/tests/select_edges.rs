@@ -352,6 +352,18 @@ fn many_selects_racing_to_send_on_one_channel() {
 // ---------------------------------------------------------------------------
 // "Readiness is judged at one instant"
 
+/// Spins a little (the two sides of a round meet within microseconds when
+/// both run), then yields the core (when the other side is not running: 2
+/// shared cores), so a loaded machine slows a round down, never stalls it.
+fn pause_briefly(spins: &mut u32) {
+    *spins += 1;
+    if *spins < 2_000 {
+        std::hint::spin_loop();
+    } else {
+        thread::yield_now();
+    }
+}
+
 /// Go's TestNonblockSelectRace, made tight: c1 holds a value; the selecting
 /// thread starts its select-with-default; meanwhile the main thread fills
 /// c2 and only then drains c1. At every instant c1 or c2 is ready, so a
@@ -379,12 +391,13 @@ fn nonblock_race(
             let mut select = make(&c1, &c2, &idle_rx);
             let mut seen = 0;
             loop {
+                let mut spins = 0u32;
                 let g = loop {
                     let g = go.load(Acquire);
                     if g != seen {
                         break g;
                     }
-                    std::hint::spin_loop();
+                    pause_briefly(&mut spins);
                 };
                 if g == u64::MAX {
                     return;
@@ -410,12 +423,13 @@ fn nonblock_race(
         }
         c2_tx.try_send(2).unwrap(); // c2 ready first...
         let _ = c1.try_recv(); // ...then c1 not
+        let mut spins = 0u32;
         let r = loop {
             let r = result.load(Acquire);
             if r != 0 {
                 break r;
             }
-            std::hint::spin_loop();
+            pause_briefly(&mut spins);
         };
         if r < 0 {
             defaults += 1;
