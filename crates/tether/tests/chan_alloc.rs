@@ -579,7 +579,6 @@ fn mixed_worlds_allocate_nothing_per_message() {
 /// `refill_waking_a_sender_and_a_receiver_allocates_nothing` for the
 /// deterministic case.
 #[test]
-#[ignore = "bug: a receive that wakes two peers at once (the blocking sender whose value it moved in, and a parked async receiver) allocates a Vec for the second wake"]
 fn mixed_worlds_blocking_producers_async_consumers_mpmc_allocate_nothing() {
     check_all(mixed_cases(|threads_send, consumers| threads_send && consumers > 1), ALLOWANCE);
 }
@@ -602,7 +601,6 @@ fn allocations_on_this_thread(f: impl FnOnce()) -> u64 {
 /// which must not allocate. `recv_many_blocking` freeing room for several
 /// parked blocking senders at once must not allocate either.
 #[test]
-#[ignore = "bug: State::refill's second wake (blocked sender + parked receiver, or several senders freed by recv_many) goes into Wakes' Vec: one allocation per such receive"]
 fn refill_waking_a_sender_and_a_receiver_allocates_nothing() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     common::watchdog(|| {
@@ -686,7 +684,7 @@ fn unbounded_with_a_steady_backlog_allocates_nothing_per_message() {
 /// the backlog swings (measured: 0 to ~60 per 20,000 messages, varying
 /// from run to run; see the next test for a deterministic case).
 #[test]
-#[ignore = "bug: the unbounded buffer shrinks as a backlog drains and grows again with the next one: it reallocates on every swing of the backlog above 64 (intermittent here, deterministic in unbounded_bursts_allocate_nothing_after_warm_up)"]
+#[ignore = "measurement only: with free-running producers the backlog's peak depends on scheduling, and an unbounded buffer allocates when its backlog sets a new high (or passes the 64 KiB it keeps across bursts). Deterministic cases: unbounded_bursts_allocate_nothing_after_warm_up and the bounded-backlog cases"]
 fn unbounded_shapes_allocate_nothing_per_message() {
     let mut cases: Vec<Case> = Vec::new();
     for (shape, p, c) in SHAPES {
@@ -703,7 +701,6 @@ fn unbounded_shapes_allocate_nothing_per_message() {
 /// channel and drains each burst. After two warm-up bursts (the buffer has
 /// held the whole backlog), 20 more bursts must not allocate.
 #[test]
-#[ignore = "bug: each burst of 1,000 through an unbounded channel reallocates its buffer about 8 times (4 shrinks while draining, 4 grows while filling), ~0.008 allocations per message forever"]
 fn unbounded_bursts_allocate_nothing_after_warm_up() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     const BURST: u64 = 1_000;
@@ -724,11 +721,14 @@ fn unbounded_bursts_allocate_nothing_after_warm_up() {
         }
     }
     report("unbounded bursts of 1000, one thread", counts);
+    // Everything here runs on this one thread: allocations by other
+    // threads in the window (a runtime of an earlier case winding down)
+    // are not the channel's, and counting them made the test flaky.
     assert!(
-        counts.ours + counts.other <= ALLOWANCE,
+        counts.ours <= ALLOWANCE,
         "{} allocations for 20 bursts of {BURST} ({:.4} per message) after the buffer held a whole burst",
-        counts.ours + counts.other,
-        (counts.ours + counts.other) as f64 / (20 * BURST) as f64
+        counts.ours,
+        counts.ours as f64 / (20 * BURST) as f64
     );
 }
 

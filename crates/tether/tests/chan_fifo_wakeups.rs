@@ -200,7 +200,6 @@ fn k_values_to_k_receivers_wake_each_once() {
 /// async one. (The buffered flavours keep this order: freed room is
 /// reserved for the oldest sender, async or not.)
 #[test]
-#[ignore = "bug: on capacity 0 a receive takes a parked blocking sender's value before an async sender that has waited longer (FIFO across worlds broken; async senders can starve)"]
 fn rendezvous_oldest_sender_is_served_first_across_worlds() {
     common::watchdog(|| {
         let (tx, rx) = chan::bounded::<u32>(0);

@@ -290,7 +290,6 @@ impl Wake for Held {
 /// memory — or whatever a custom waker owns — alive for as long as the
 /// channel lives.
 #[test]
-#[ignore = "bug: a dropped pending send/recv future or Stream leaves its waker in the channel's recycled waiter node (up to 64 per channel), keeping the task alive until the node is reused or the channel dropped"]
 fn a_dropped_pending_future_releases_its_waker() {
     for cap in [0usize, 1] {
         let (tx, rx) = chan::bounded::<u32>(cap);

@@ -676,7 +676,6 @@ fn async_select_dropped_at_random_poll_points_loses_nothing() {
 /// after its arm was told a new value waits — and must not lose the new
 /// value's wake-up.
 #[test]
-#[ignore = "bug: a Selected dropped without recv() leaves its value in the arm; a later async select() dropped after its arm was told a value waits gives the old value back to the channel (received twice; debug builds panic in the future's Drop: 'buffered channels never hand values to a receive that can be dropped')"]
 fn dropped_selected_value_is_never_delivered_again() {
     let (tx, rx) = chan::bounded::<u32>(4);
     let mut sel = Select::new();

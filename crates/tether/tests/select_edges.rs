@@ -458,7 +458,6 @@ fn nonblock_select_race_go_order_never_takes_default() {
 /// The arms the other way round, with idle arms between them (a wider
 /// window between looking at c2 and at c1).
 #[test]
-#[ignore = "bug: a select with default judges each arm at a different instant (lock-free hints read one after the other): it takes default although c1 or c2 was ready at every instant"]
 fn nonblock_select_race_any_arm_order_never_takes_default() {
     let defaults = common::watchdog(|| {
         nonblock_race(20_000, |c1, c2, idle| {
@@ -483,7 +482,6 @@ fn nonblock_select_race_any_arm_order_never_takes_default() {
 /// The same with a run-time `Select` of 256 arms: c2 first, 254 idle arms,
 /// c1 last; `try_select` is Go's select with default.
 #[test]
-#[ignore = "bug: Select::try_select judges each arm at a different instant: it returns None although c1 or c2 was ready at every instant"]
 fn nonblock_try_select_race_wide_select_never_returns_none() {
     let defaults = common::watchdog(|| {
         nonblock_race(20_000, |c1, c2, idle| {

@@ -104,6 +104,11 @@ impl<'a, T> RecvArm<'a, T> {
         self.result.take().expect("tether: a select arm's result was taken twice")
     }
 
+    /// Drops an outcome nobody took.
+    pub(crate) fn discard(&mut self) {
+        self.result = None;
+    }
+
     fn own_token(&self) -> &Token {
         let node = self.st.node.expect("a registered receive has a node");
         // SAFETY: the node is ours and stays allocated until we give it back.
@@ -114,7 +119,15 @@ impl<'a, T> RecvArm<'a, T> {
     /// `ext`: the select's token (`None`: a single operation, on the node's
     /// own token armed for `owner`). `front`: keep the first place (a
     /// notified waiter that lost the value to a racing peer).
-    fn start(&mut self, ext: Option<&Token>, arm: usize, owner: Owner<'_>, accept: bool, front: bool) -> Reg {
+    fn start(
+        &mut self,
+        ext: Option<&Token>,
+        arm: usize,
+        owner: Owner<'_>,
+        accept: bool,
+        waits: bool,
+        front: bool,
+    ) -> Reg {
         let chan = self.chan.expect("an enabled receive has a channel");
         if ext.is_none()
             && let Some(r) = chan.try_recv_unlocked()
@@ -126,14 +139,14 @@ impl<'a, T> RecvArm<'a, T> {
         loop {
             let mut wakes = Wakes::default();
             let mut g = chan.lock();
-            let ready = ext.is_none() || g.recv_ready(me);
+            let ready = ext.is_none() || g.recv_ready(me, waits);
             if ready {
                 if let Some(t) = ext
                     && !t.try_abort()
                 {
                     return Reg::Claimed; // a peer completed another arm first
                 }
-                if let Some(r) = g.recv_now(me, &mut wakes) {
+                if let Some(r) = g.recv_now(me, waits, &mut wakes) {
                     drop(g);
                     wakes.wake();
                     self.result = Some(r.map_err(|()| RecvError::Closed));
@@ -252,7 +265,7 @@ impl<'a, T> RecvArm<'a, T> {
             }
         }
         let front = std::mem::take(&mut self.st.notified);
-        match self.start(None, 0, Owner::Task(cx.waker()), false, front) {
+        match self.start(None, 0, Owner::Task(cx.waker()), false, true, front) {
             Reg::Fired => {
                 self.release();
                 Poll::Ready(self.take())
@@ -264,13 +277,13 @@ impl<'a, T> RecvArm<'a, T> {
     /// A single blocking receive; `None` if `deadline` passed first.
     pub(crate) fn recv_blocking(&mut self, deadline: Option<Instant>) -> Option<Result<T, RecvError>> {
         let chan = self.chan.expect("a receive has a channel");
-        match chan.try_recv() {
+        match chan.try_recv_fair(true) {
             Ok(v) => return Some(Ok(v)),
             Err(TryRecvError::Closed) => return Some(Err(RecvError::Closed)),
             Err(TryRecvError::Empty) => {}
         }
         if spin_on(|| chan.recv_maybe_ready()) {
-            match chan.try_recv() {
+            match chan.try_recv_fair(true) {
                 Ok(v) => return Some(Ok(v)),
                 Err(TryRecvError::Closed) => return Some(Err(RecvError::Closed)),
                 Err(TryRecvError::Empty) => {}
@@ -278,7 +291,7 @@ impl<'a, T> RecvArm<'a, T> {
         }
         let mut front = false;
         loop {
-            if let Reg::Fired = self.start(None, 0, Owner::Thread, true, front) {
+            if let Reg::Fired = self.start(None, 0, Owner::Thread, true, true, front) {
                 self.release();
                 return Some(self.take());
             }
@@ -351,10 +364,10 @@ impl<T> Arm for RecvArm<'_, T> {
         self.chan.is_some()
     }
 
-    fn try_fire(&mut self) -> bool {
+    fn try_fire(&mut self, waits: bool) -> bool {
         self.st.notified = false;
         let Some(chan) = self.chan else { return false };
-        self.result = match chan.try_recv() {
+        self.result = match chan.try_recv_fair(waits) {
             Ok(v) => Some(Ok(v)),
             Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
             Err(TryRecvError::Empty) => return false,
@@ -367,7 +380,7 @@ impl<T> Arm for RecvArm<'_, T> {
     }
 
     fn register(&mut self, r: &Registrar<'_>) -> Reg {
-        self.start(Some(r.token), r.arm, Owner::Thread, r.offer, false)
+        self.start(Some(r.token), r.arm, Owner::Thread, r.offer, r.waits, false)
     }
 
     fn unregister(&mut self) {
@@ -421,6 +434,11 @@ impl<'a, T> SendArm<'a, T> {
     /// The outcome, once the operation completed.
     pub fn take(&mut self) -> Result<(), SendError<T>> {
         self.result.take().expect("tether: a select arm's result was taken twice")
+    }
+
+    /// Drops an outcome nobody took.
+    pub(crate) fn discard(&mut self) {
+        self.result = None;
     }
 
     /// The value, if it was not sent (after a timeout).
@@ -708,7 +726,7 @@ impl<T> Arm for SendArm<'_, T> {
         self.chan.is_some() && (self.value.is_some() || self.granted)
     }
 
-    fn try_fire(&mut self) -> bool {
+    fn try_fire(&mut self, _waits: bool) -> bool {
         let Some(chan) = self.chan else { return false };
         if self.granted {
             self.fire_granted(chan);

@@ -50,8 +50,10 @@ use crate::waiter::{List, Outcome, Token, Wake};
 /// `cap` of an unbounded channel.
 pub(crate) const UNBOUNDED: usize = usize::MAX;
 
-/// Unbounded buffers give memory back once a burst has drained.
-const SHRINK_ABOVE: usize = 64;
+/// Unbounded buffers keep up to this much memory across bursts (so a
+/// backlog that comes and goes costs no allocation once warm), and give
+/// back everything above it as a larger burst drains.
+const KEEP_BYTES: usize = 64 * 1024;
 
 /// The shared state of one channel.
 pub(crate) struct Chan<T> {
@@ -101,6 +103,9 @@ pub(crate) struct State<T> {
     offering: usize,
     /// Linked receivers that accept a hand-off.
     accepting: usize,
+    /// Unbounded: the buffer grew past what it keeps across bursts, and
+    /// gives it all back once drained.
+    burst: bool,
 }
 
 /// The channel lock; refreshes the mirrors when released.
@@ -142,11 +147,16 @@ impl<T> Drop for Guard<'_, T> {
     }
 }
 
-/// Owners to wake once the lock is released (most moves wake at most two).
+/// How many owners one move wakes without allocating: a receive may wake
+/// the sender whose value it moved into the buffer and a receiver told of
+/// it, and a batch receive several senders; only a close wakes more.
+const INLINE_WAKES: usize = 4;
+
+/// Owners to wake once the lock is released.
 #[must_use = "wake the owners once the lock is released"]
 #[derive(Default)]
 pub(crate) struct Wakes {
-    first: Option<Wake>,
+    inline: [Option<Wake>; INLINE_WAKES],
     rest: Vec<Wake>,
 }
 
@@ -154,20 +164,20 @@ impl Wakes {
     #[inline]
     pub(crate) fn push(&mut self, w: Option<Wake>) {
         if let Some(w) = w {
-            match self.first {
-                None => self.first = Some(w),
-                Some(_) => self.rest.push(w),
+            match self.inline.iter_mut().find(|s| s.is_none()) {
+                Some(slot) => *slot = Some(w),
+                None => self.rest.push(w),
             }
         }
     }
 
     #[inline]
     pub(crate) fn wake(self) {
-        if let Some(w) = self.first {
+        for w in self.inline.into_iter().flatten() {
             w.wake();
-            for w in self.rest {
-                w.wake();
-            }
+        }
+        for w in self.rest {
+            w.wake();
         }
     }
 }
@@ -376,24 +386,42 @@ impl<T> Guard<'_, T> {
         self.closed || self.has_room() || (self.nothing_buffered() && self.first_receiver(me) == Some(true))
     }
 
-    /// True if a receive by the owner of `me` would complete now.
-    pub(crate) fn recv_ready(&mut self, me: *const Token) -> bool {
+    /// True if a receive by the owner of `me` would complete now (see
+    /// [`recv_now`](Guard::recv_now) for `waits`).
+    pub(crate) fn recv_ready(&mut self, me: *const Token, waits: bool) -> bool {
         if self.closed || !self.nothing_buffered() {
             return true;
         }
-        if self.offering == 0 {
-            return false;
-        }
+        self.offering > 0 && self.offered_sender(me, waits).is_some()
+    }
+
+    /// The parked blocking sender a receive may take from: the oldest live
+    /// one (not `me`'s). A receive that `waits` respects first come, first
+    /// served across both worlds: if the oldest live sender is async, it is
+    /// that sender's turn (the receive links and tells it), not a younger
+    /// blocking one's. Stale nodes met on the way are dropped.
+    fn offered_sender(&mut self, me: *const Token, waits: bool) -> Option<NonNull<Waiter<T>>> {
         let mut cur = self.sendq.front();
         while let Some(n) = cur {
             // SAFETY: `n` is linked here; we hold the lock.
             let (f, next) = unsafe { (facts(n), self.sendq.next(n)) };
             cur = next;
-            if matches!(f.role, Role::Send { offer: true }) && !ptr::eq(f.token, me) && f.token.is_waiting() {
-                return true;
+            if ptr::eq(f.token, me) {
+                continue;
+            }
+            if !f.token.is_waiting() {
+                // SAFETY: linked here.
+                unsafe { self.unlink(n) };
+                continue;
+            }
+            if matches!(f.role, Role::Send { offer: true }) {
+                return Some(n);
+            }
+            if waits {
+                return None;
             }
         }
-        false
+        None
     }
 
     /// Buffers `v` (room was checked), telling one waiting receiver.
@@ -455,43 +483,30 @@ impl<T> Guard<'_, T> {
     }
 
     /// Receives now if possible: from the buffer (then refills it from a
-    /// waiting sender), or from a parked blocking sender's offer. `None`:
-    /// it would block. `Some(Err(()))`: closed and drained.
-    pub(crate) fn recv_now(&mut self, me: *const Token, wakes: &mut Wakes) -> Option<Result<T, ()>> {
+    /// waiting sender), or from a parked blocking sender's offer (which a
+    /// receive that `waits` leaves to an older async sender). `None`: it
+    /// would block. `Some(Err(()))`: closed and drained.
+    pub(crate) fn recv_now(&mut self, me: *const Token, waits: bool, wakes: &mut Wakes) -> Option<Result<T, ()>> {
         if let Some(v) = self.unbuffer() {
             if !self.sendq.is_empty() {
                 self.refill(wakes);
             }
             return Some(Ok(v));
         }
-        if self.offering > 0
-            && let Some(v) = self.take_offered(me, wakes)
-        {
-            return Some(Ok(v));
-        }
-        if self.closed { Some(Err(())) } else { None }
-    }
-
-    /// Takes the value of the oldest parked blocking sender (not `me`'s).
-    fn take_offered(&mut self, me: *const Token, wakes: &mut Wakes) -> Option<T> {
-        let mut cur = self.sendq.front();
-        while let Some(n) = cur {
-            // SAFETY: `n` is linked here; we hold the lock.
-            let (f, next) = unsafe { (facts(n), self.sendq.next(n)) };
-            cur = next;
-            if !matches!(f.role, Role::Send { offer: true }) || ptr::eq(f.token, me) {
-                continue;
-            }
+        while self.offering > 0 {
+            let Some(n) = self.offered_sender(me, waits) else { break };
+            // SAFETY: linked here; we hold the lock.
+            let f = unsafe { facts(n) };
             // SAFETY: linked here.
             unsafe { self.unlink(n) };
             if f.token.try_claim() {
                 // SAFETY: claimed: the slot is ours until `finish`.
                 let v = unsafe { n.as_ref().slot(|s| s.take()) }.expect("a blocking sender offers its value");
                 wakes.push(f.token.finish(Outcome::Done(f.arm)));
-                return Some(v);
+                return Some(Ok(v));
             }
         }
-        None
+        if self.closed { Some(Err(())) } else { None }
     }
 
     /// Room was freed: move parked blocking senders' values into the
@@ -612,11 +627,23 @@ impl<T> Guard<'_, T> {
         }
     }
 
+    /// After a pop from an unbounded buffer. A buffer within
+    /// [`KEEP_BYTES`] keeps its memory; a larger one halves it as the
+    /// backlog drains below a quarter, and once it is empty goes back to
+    /// (almost) nothing: it was a burst, not the steady state.
     fn maybe_shrink(&mut self) {
-        let buf = &mut self.state.buf;
-        let c = buf.capacity();
-        if c > SHRINK_ABOVE && buf.len() < c / 4 {
-            buf.shrink_to((c / 2).max(buf.len()));
+        let keep = (KEEP_BYTES / std::mem::size_of::<T>().max(1)).max(64);
+        let s = &mut *self.state;
+        let c = s.buf.capacity();
+        if c > keep {
+            s.burst = true;
+            if s.buf.len() < c / 4 {
+                s.buf.shrink_to((c / 2).max(s.buf.len()));
+            }
+        }
+        if s.burst && s.buf.is_empty() {
+            s.buf.shrink_to(64);
+            s.burst = false;
         }
     }
 }
@@ -639,6 +666,7 @@ impl<T> Chan<T> {
                     closeq: List::new(),
                     offering: 0,
                     accepting: 0,
+                    burst: false,
                 }),
                 len: AtomicUsize::new(0),
                 recv_ready: AtomicBool::new(false),
@@ -784,6 +812,12 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.try_recv_fair(false)
+    }
+
+    /// A non-blocking receive attempt; `waits`: the caller would wait
+    /// otherwise (see [`Guard::recv_now`]).
+    pub(crate) fn try_recv_fair(&self, waits: bool) -> Result<T, TryRecvError> {
         if let Some(r) = &self.ring {
             match self.try_recv_unlocked() {
                 Some(Ok(v)) => return Ok(v),
@@ -796,7 +830,7 @@ impl<T> Chan<T> {
         }
         let mut wakes = Wakes::default();
         let mut g = self.lock();
-        let r = g.recv_now(ptr::null(), &mut wakes);
+        let r = g.recv_now(ptr::null(), waits, &mut wakes);
         drop(g);
         wakes.wake();
         match r {
@@ -812,7 +846,7 @@ impl<T> Chan<T> {
         let mut g = self.lock();
         let mut n = 0;
         while n < max {
-            match g.recv_now(ptr::null(), &mut wakes) {
+            match g.recv_now(ptr::null(), false, &mut wakes) {
                 Some(Ok(v)) => {
                     out.push(v);
                     n += 1;

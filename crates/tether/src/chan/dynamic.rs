@@ -21,9 +21,17 @@ trait DynArm: Arm {
     /// Moves the arm's result into `out` (an `Option` of the result type);
     /// false if `out` is of another type.
     fn take_result(&mut self, out: &mut dyn Any) -> bool;
+    /// Drops a result nobody took.
+    fn discard_result(&mut self) {
+        let _ = self.take_result(&mut ());
+    }
 }
 
 impl<T: 'static> DynArm for RecvArm<'_, T> {
+    fn discard_result(&mut self) {
+        self.discard();
+    }
+
     fn take_result(&mut self, out: &mut dyn Any) -> bool {
         match out.downcast_mut::<Option<Result<T, RecvError>>>() {
             Some(slot) => {
@@ -36,6 +44,10 @@ impl<T: 'static> DynArm for RecvArm<'_, T> {
 }
 
 impl<T: 'static> DynArm for SendArm<'_, T> {
+    fn discard_result(&mut self) {
+        self.discard();
+    }
+
     fn take_result(&mut self, out: &mut dyn Any) -> bool {
         match out.downcast_mut::<Option<Result<(), SendError<T>>>>() {
             Some(slot) => {
@@ -298,6 +310,15 @@ impl Drop for SelectFuture<'_, '_> {
 pub struct Selected<'s, 'a> {
     index: usize,
     sel: &'s mut Select<'a>,
+}
+
+/// A completed operation whose result was not asked for is done all the
+/// same: a received value is dropped here (as if received and ignored),
+/// never left in the arm where a later cancellation would put it back.
+impl Drop for Selected<'_, '_> {
+    fn drop(&mut self) {
+        self.sel.arms[self.index].discard_result();
+    }
 }
 
 impl fmt::Debug for Selected<'_, '_> {

@@ -35,7 +35,7 @@ impl Arm for DoneArm<'_> {
         self.scope.is_some()
     }
 
-    fn try_fire(&mut self) -> bool {
+    fn try_fire(&mut self, _waits: bool) -> bool {
         self.polled_ready()
     }
 
@@ -142,7 +142,7 @@ impl Arm for AfterArm {
         self.deadline.is_some()
     }
 
-    fn try_fire(&mut self) -> bool {
+    fn try_fire(&mut self, _waits: bool) -> bool {
         self.polled_ready()
     }
 
@@ -201,7 +201,7 @@ impl Arm for TickArm<'_> {
         self.ticker.is_some()
     }
 
-    fn try_fire(&mut self) -> bool {
+    fn try_fire(&mut self, _waits: bool) -> bool {
         self.tick = self.ticker.as_mut().and_then(|t| t.try_tick());
         self.tick.is_some()
     }
@@ -212,7 +212,7 @@ impl Arm for TickArm<'_> {
 
     fn register(&mut self, r: &Registrar<'_>) -> Reg {
         match register_at(self.next(), &mut self.alarm, r) {
-            Reg::Fired if !self.try_fire() => Reg::Retry,
+            Reg::Fired if !self.try_fire(true) => Reg::Retry,
             reg => reg,
         }
     }
@@ -263,7 +263,7 @@ impl<F: Future> Arm for Pin<&mut FutArm<F>> {
         self.fut.is_some()
     }
 
-    fn try_fire(&mut self) -> bool {
+    fn try_fire(&mut self, _waits: bool) -> bool {
         false
     }
 
@@ -283,7 +283,7 @@ impl<F: Future> Arm for Pin<&mut FutArm<F>> {
         true
     }
 
-    fn poll_fire(&mut self, cx: &mut TaskCx<'_>) -> bool {
+    fn poll_fire(&mut self, cx: &mut TaskCx<'_>, _waits: bool) -> bool {
         // SAFETY: `fut` is structurally pinned: it is never moved out while
         // `Some`, and is dropped in place (set to `None`) once complete.
         let this = unsafe { self.as_mut().get_unchecked_mut() };

@@ -52,6 +52,8 @@ pub struct Registrar<'t> {
     pub(crate) offer: bool,
     /// The task to wake (async), or the current thread (`None`).
     pub(crate) waker: Option<&'t Waker>,
+    /// The select waits if nothing is ready (it has no `default`).
+    pub(crate) waits: bool,
 }
 
 /// A published outcome for one arm (opaque outside the crate).
@@ -64,8 +66,11 @@ pub struct Completion(pub(crate) Outcome);
 pub trait Arm {
     /// False for a disabled arm (a `None` operand or a false guard).
     fn enabled(&self) -> bool;
-    /// Performs the operation if it can complete now.
-    fn try_fire(&mut self) -> bool;
+    /// Performs the operation if it can complete now. `waits`: the select
+    /// would wait otherwise (no `default`), so a receive may leave a parked
+    /// blocking sender's value to an older async sender (first come, first
+    /// served); without `default` it takes what is offered, as in Go.
+    fn try_fire(&mut self, waits: bool) -> bool;
     /// A cheap lock-free hint that `try_fire` might succeed.
     fn maybe_ready(&self) -> bool;
     /// True if the arm can only become ready once it is registered (a send
@@ -109,9 +114,9 @@ pub trait Arm {
     }
     /// Polls the arm with the task's context (async selects): fires it if
     /// it is ready.
-    fn poll_fire(&mut self, cx: &mut TaskCx<'_>) -> bool {
+    fn poll_fire(&mut self, cx: &mut TaskCx<'_>, waits: bool) -> bool {
         let _ = cx;
-        self.try_fire()
+        self.try_fire(waits)
     }
 }
 
@@ -188,12 +193,13 @@ fn order(buf: &mut impl OrderBuf, n: usize, biased: bool) -> &[u32] {
 fn try_phase<A: Arm + ?Sized>(
     arms: &mut [impl DerefMut<Target = A>],
     biased: bool,
+    waits: bool,
     mut cx: Option<&mut TaskCx<'_>>,
     buf: &mut impl OrderBuf,
 ) -> Option<usize> {
     let mut fire = |a: &mut A| match cx.as_deref_mut() {
-        Some(cx) => a.poll_fire(cx),
-        None => a.try_fire(),
+        Some(cx) => a.poll_fire(cx, waits),
+        None => a.try_fire(waits),
     };
     if biased {
         return (0..arms.len()).find(|&i| {
@@ -232,6 +238,7 @@ fn register_all<A: Arm + ?Sized>(
     arms: &mut [impl DerefMut<Target = A>],
     token: &Token,
     offer: bool,
+    waits: bool,
     waker: Option<&Waker>,
     buf: &mut impl OrderBuf,
 ) -> Option<(usize, Reg)> {
@@ -241,7 +248,7 @@ fn register_all<A: Arm + ?Sized>(
         if !arms[i].enabled() {
             continue;
         }
-        match arms[i].register(&Registrar { token, arm: i, offer, waker }) {
+        match arms[i].register(&Registrar { token, arm: i, offer, waker, waits }) {
             Reg::Linked => {}
             r => return Some((i, r)),
         }
@@ -255,13 +262,47 @@ fn first_polled_ready<A: Arm + ?Sized>(arms: &[impl DerefMut<Target = A>]) -> Op
 
 /// A peer completed or notified arm `o`'s operation: collect it and clean
 /// up; the winning arm, or `None` to start over.
-fn finish<A: Arm + ?Sized>(arms: &mut [impl DerefMut<Target = A>], o: Outcome) -> Option<usize> {
+fn finish<A: Arm + ?Sized>(arms: &mut [impl DerefMut<Target = A>], o: Outcome, waits: bool) -> Option<usize> {
     let w = match o {
         Outcome::Done(w) | Outcome::Notified(w) => w,
     };
     let done = arms[w].collect(Completion(o));
     unregister_all(arms);
-    (done || arms[w].try_fire()).then_some(w)
+    (done || arms[w].try_fire(waits)).then_some(w)
+}
+
+/// A select with `default` whose first pass found nothing ready: the
+/// hints were read one after another, not at one instant. Registering
+/// every arm (each checked under its channel's lock) and then aborting the
+/// token decides at one instant, the abort: an arm that became ready after
+/// its registration claimed the token first. `Some(None)`: `default`;
+/// `Some(Some(i))`: arm `i` won after all; `None`: start over (a peer's
+/// notification was taken by someone else).
+fn settle_default<A: Arm + ?Sized>(
+    arms: &mut [impl DerefMut<Target = A>],
+    token: &Token,
+    waker: Option<&Waker>,
+    buf: &mut impl OrderBuf,
+) -> Option<Option<usize>> {
+    // The whole attempt happens inside this call, so arms may let peers
+    // take or hand over values directly (`offer`).
+    let o = match register_all(arms, token, true, false, waker, buf) {
+        Some((i, Reg::Fired)) => {
+            unregister_all(arms);
+            return Some(Some(i));
+        }
+        Some((_, Reg::Retry)) => {
+            unregister_all(arms);
+            return None;
+        }
+        Some((_, _)) => token.wait_outcome(),
+        None if token.try_abort() => {
+            unregister_all(arms);
+            return Some(None);
+        }
+        None => token.wait_outcome(),
+    };
+    finish(arms, o, false).map(Some)
 }
 
 /// How a blocking select ended.
@@ -283,25 +324,30 @@ pub(crate) fn run_blocking<A: Arm + ?Sized>(
     let token = Token::new();
     let wake_at = arms.iter().filter(|a| a.enabled()).filter_map(|a| a.deadline()).chain(deadline).min();
     loop {
-        if let Some(i) = try_phase(arms, biased, None, buf) {
+        if let Some(i) = try_phase(arms, biased, !has_default, None, buf) {
             return Ended::Arm(i);
         }
         if has_default {
-            return Ended::Default;
+            token.arm_thread();
+            match settle_default(arms, &token, None, buf) {
+                Some(Some(i)) => return Ended::Arm(i),
+                Some(None) => return Ended::Default,
+                None => continue,
+            }
         }
         if !arms.iter().any(|a| a.enabled() && a.needs_registration()) {
             let mut backoff = Backoff::new();
             for _ in 0..SPIN_BEFORE_REGISTERING {
                 backoff.snooze();
                 if arms.iter().any(|a| a.enabled() && a.maybe_ready())
-                    && let Some(i) = try_phase(arms, biased, None, buf)
+                    && let Some(i) = try_phase(arms, biased, true, None, buf)
                 {
                     return Ended::Arm(i);
                 }
             }
         }
         token.arm_thread();
-        let o = match register_all(arms, &token, true, None, buf) {
+        let o = match register_all(arms, &token, true, true, None, buf) {
             Some((i, Reg::Fired)) => {
                 unregister_all(arms);
                 return Ended::Arm(i);
@@ -319,7 +365,7 @@ pub(crate) fn run_blocking<A: Arm + ?Sized>(
                     } else {
                         unregister_all(arms);
                         if let Some(i) = first_polled_ready(arms)
-                            && arms[i].try_fire()
+                            && arms[i].try_fire(true)
                         {
                             return Ended::Arm(i);
                         }
@@ -331,7 +377,7 @@ pub(crate) fn run_blocking<A: Arm + ?Sized>(
                 }
             },
         };
-        if let Some(w) = finish(arms, o) {
+        if let Some(w) = finish(arms, o, true) {
             return Ended::Arm(w);
         }
     }
@@ -386,7 +432,7 @@ impl SelectState {
                     Some(i) if self.token.try_abort() => {
                         self.registered = false;
                         unregister_all(arms);
-                        if arms[i].try_fire() {
+                        if arms[i].try_fire(true) {
                             return Poll::Ready(Some(i));
                         }
                         return self.poll_fresh(arms, has_default, biased, cx, buf);
@@ -401,7 +447,7 @@ impl SelectState {
                 },
             };
             self.registered = false;
-            if let Some(w) = finish(arms, o) {
+            if let Some(w) = finish(arms, o, true) {
                 return Poll::Ready(Some(w));
             }
         }
@@ -418,14 +464,18 @@ impl SelectState {
         buf: &mut impl OrderBuf,
     ) -> Poll<Option<usize>> {
         loop {
-            if let Some(i) = try_phase(arms, biased, Some(&mut *cx), buf) {
+            if let Some(i) = try_phase(arms, biased, !has_default, Some(&mut *cx), buf) {
                 return Poll::Ready(Some(i));
             }
             if has_default {
-                return Poll::Ready(None);
+                self.token.arm_task(cx.waker());
+                match settle_default(arms, &self.token, Some(cx.waker()), buf) {
+                    Some(w) => return Poll::Ready(w),
+                    None => continue,
+                }
             }
             self.token.arm_task(cx.waker());
-            let o = match register_all(arms, &self.token, false, Some(cx.waker()), buf) {
+            let o = match register_all(arms, &self.token, false, true, Some(cx.waker()), buf) {
                 None => {
                     self.registered = true;
                     return Poll::Pending;
@@ -440,7 +490,7 @@ impl SelectState {
                 }
                 Some((_, _)) => self.token.wait_outcome(),
             };
-            if let Some(w) = finish(arms, o) {
+            if let Some(w) = finish(arms, o, true) {
                 return Poll::Ready(Some(w));
             }
         }

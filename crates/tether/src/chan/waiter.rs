@@ -192,6 +192,9 @@ impl<T> Pool<T> {
         // SAFETY: caller's contract: we own the node now.
         let n = unsafe { node.as_ref() };
         debug_assert!(unsafe { n.slot(|s| s.is_none()) }, "a waiter went back to the pool holding a value");
+        // A wait that gave up still holds its task's waker (or thread):
+        // let go of it now, not when the node is next used.
+        n.own.disarm();
         if self.idle.load(Relaxed) >= MAX_FREE {
             // SAFETY: allocated by `take` with `Box`, owned by us.
             drop(unsafe { Box::from_raw(node.as_ptr()) });

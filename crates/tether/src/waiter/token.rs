@@ -128,6 +128,13 @@ impl Token {
         self.state.store(WAITING, Relaxed);
     }
 
+    /// Forgets the wake target (the token is idle, its owner gone), so a
+    /// recycled token keeps no task or thread alive.
+    pub(crate) fn disarm(&self) {
+        let w = self.slot.lock().wake.take();
+        drop(w);
+    }
+
     /// A peer claims the token; on success it must [`finish`](Token::finish).
     #[inline]
     pub(crate) fn try_claim(&self) -> bool {
