@@ -246,21 +246,9 @@ where
                 Poll::Ready(Ok(response.take().expect("ResponseFuture polled after completion")))
             }
             StateProj::Running { end, fut, watch, grpc, head } => {
-                // The handler first: an answer that is ready wins over a
-                // deadline that passed in the same instant.
-                if let Poll::Ready(out) = fut.poll(cx) {
-                    let mut end = end.take().expect("ResponseFuture polled after completion");
-                    return Poll::Ready(match out {
-                        Ok(resp) => {
-                            let no_body = *head || has_no_body(resp.status());
-                            Ok(resp.map(|b| ContextBody::inner(b, end, no_body)))
-                        }
-                        Err(e) => {
-                            end.finish();
-                            Err(e)
-                        }
-                    });
-                }
+                // The deadline first: an answer that comes after it (even
+                // one made because of it) is too late; the client gets the
+                // 504 the contract promises.
                 if let Some(w) = watch {
                     if let Poll::Ready(ctx) = w.as_mut().poll(cx) {
                         *watch = None;
@@ -273,6 +261,19 @@ where
                         // Cancelled for another reason (the root): the
                         // handler sees it and decides what to answer.
                     }
+                }
+                if let Poll::Ready(out) = fut.poll(cx) {
+                    let mut end = end.take().expect("ResponseFuture polled after completion");
+                    return Poll::Ready(match out {
+                        Ok(resp) => {
+                            let no_body = *head || has_no_body(resp.status());
+                            Ok(resp.map(|b| ContextBody::inner(b, end, no_body)))
+                        }
+                        Err(e) => {
+                            end.finish();
+                            Err(e)
+                        }
+                    });
                 }
                 Poll::Pending
             }
