@@ -145,8 +145,26 @@ impl TestServer {
 
     /// Cancels the root with [`ShuttingDown`] and waits for `serve` to end.
     pub async fn shutdown(mut self) -> Shutdown {
-        self.stop.take().unwrap().cancel_with_cause(Arc::new(ShuttingDown));
+        self.begin_shutdown();
+        self.finished().await
+    }
+
+    /// Cancels the root with [`ShuttingDown`], without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.cancel_with_cause(Arc::new(ShuttingDown));
+        }
+    }
+
+    /// Waits for `serve` to end.
+    pub async fn finished(mut self) -> Shutdown {
         within("the server to shut down", &mut self.running).await.unwrap()
+    }
+
+    /// Drops the `serve` future (aborts its task) and waits until it is gone.
+    pub async fn abort(mut self) {
+        self.running.abort();
+        let _ = within("the server task to end", &mut self.running).await;
     }
 }
 
@@ -274,4 +292,29 @@ pub async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
     let mut out = Vec::new();
     within("the raw response", s.read_to_end(&mut out)).await.unwrap();
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// hyper-util's pooled client, speaking HTTP/1.1, or HTTP/2 with prior
+/// knowledge.
+pub fn pooled_client(version: Version) -> PooledClient {
+    let mut b = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
+    if version == Version::H2 {
+        b.http2_only(true);
+    }
+    b.build_http()
+}
+
+/// The client [`pooled_client`] builds.
+pub type PooledClient =
+    hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// A request for `url` that runs under `ctx` (in its extensions).
+pub fn under(ctx: &Context, url: String, headers: &[(&str, &str)]) -> http::Request<Full<Bytes>> {
+    let mut b = http::Request::get(url);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let mut req = b.body(Full::new(Bytes::new())).unwrap();
+    req.extensions_mut().insert(ctx.clone());
+    req
 }
