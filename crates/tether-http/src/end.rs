@@ -26,11 +26,10 @@ impl RequestEnd {
         RequestEnd { handle: Some(handle), clean_on_drop: false }
     }
 
-    /// Ends the context normally.
+    /// Ends the context normally (dropping the handle cancels with cause
+    /// `Canceled`; one cancel, not two).
     pub(crate) fn finish(&mut self) {
-        if let Some(h) = self.handle.take() {
-            h.cancel();
-        }
+        self.handle = None;
     }
 
     /// From now on, being dropped counts as the normal end.
@@ -42,11 +41,10 @@ impl RequestEnd {
 impl Drop for RequestEnd {
     fn drop(&mut self) {
         if let Some(h) = self.handle.take() {
-            if self.clean_on_drop {
-                h.cancel();
-            } else {
+            if !self.clean_on_drop {
                 h.cancel_with_cause(ClientDisconnected::cause());
             }
+            // Dropping `h` cancels with `Canceled` unless already cancelled.
         }
     }
 }

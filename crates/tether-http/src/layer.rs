@@ -167,10 +167,9 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        let grpc = is_grpc(req.headers());
         let asked = match headers::timeout(req.headers()) {
             Ok(t) => t,
-            Err(e) => return ResponseFuture::early(bad_request(&e, grpc)),
+            Err(e) => return ResponseFuture::early(bad_request(&e, is_grpc(req.headers()))),
         };
         let timeout = match (asked, self.max_timeout) {
             (Some(a), Some(max)) => Some(a.min(max)),
@@ -182,11 +181,12 @@ where
             Some(t) => parent.with_timeout(t),
             None => parent.with_cancel(),
         };
+        // Only a context with a deadline can need the 504 (and so the
+        // content type); the others skip the watch and its allocation.
+        let grpc = ctx.deadline().is_some() && is_grpc(req.headers());
         if ctx.err() == Some(Error::DeadlineExceeded) {
             return ResponseFuture::early(deadline_exceeded(grpc));
         }
-        // Only a context with a deadline can need the 504; the others skip
-        // the watch (and its allocation) entirely.
         let watch = ctx.deadline().map(|_| watch(ctx.clone()));
         let no_body = req.method() == Method::HEAD;
         req.extensions_mut().insert(ctx);

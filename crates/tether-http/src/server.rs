@@ -201,7 +201,6 @@ impl Server {
     {
         let Server { root, requests, cut_off, grace } = self;
         let tasks = WaitGroup::new();
-        let builder = auto::Builder::new(Spawner { tasks: tasks.clone(), stop: requests.clone() });
         let mut backoff = ACCEPT_BACKOFF.0;
         loop {
             match race(root.done(), poll_fn(|cx| listener.poll_accept(cx))).await {
@@ -210,19 +209,24 @@ impl Server {
                     backoff = ACCEPT_BACKOFF.0;
                     // Small responses go out at once, not after a delayed ACK.
                     let _ = stream.set_nodelay(true);
+                    // This connection's own children of the two signals: a
+                    // busy connection polls them on every wake-up, and its
+                    // own scopes' locks are shared with no other connection.
+                    let (graceful, graceful_handle) = root.with_cancel();
+                    let (hard, hard_handle) = requests.with_cancel();
+                    let builder = auto::Builder::new(Spawner { tasks: tasks.clone(), stop: hard.clone() });
                     let conn = builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(app.clone()))
                         .into_owned();
-                    let (root, requests) = (root.clone(), requests.clone());
                     tasks.go(async move {
+                        let _handles = (graceful_handle, hard_handle); // end with the task
                         let mut conn = pin!(conn);
-                        let signal = race(root.done(), requests.done());
-                        match race(conn.as_mut(), signal).await {
+                        match race(conn.as_mut(), race(graceful.done(), hard.done())).await {
                             Winner::First(_) | Winner::Second(Winner::Second(())) => return,
                             Winner::Second(Winner::First(())) => conn.as_mut().graceful_shutdown(),
                         }
                         // Finish in flight, unless the grace period runs out first.
-                        let _ = race(conn.as_mut(), requests.done()).await;
+                        let _ = race(conn.as_mut(), hard.done()).await;
                     });
                 }
                 Winner::Second(Err(_)) => {
