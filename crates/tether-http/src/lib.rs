@@ -56,19 +56,31 @@
 //! - **HTTP/2**: as soon as the client resets the stream (RST_STREAM, which
 //!   clients send when a call is cancelled), or the connection closes.
 //! - **HTTP/1.1**: hyper reads the socket — and so sees the end of the
-//!   connection — only when it needs the next bytes. While the handler has
-//!   not read the whole request body (or dropped it), hyper does not read,
-//!   and a disconnect goes unnoticed; for a request without a body (GET),
-//!   or once the body is read or dropped, the disconnect is seen at once
-//!   and the handler's future is dropped. A client that only half-closes
-//!   (shuts down its sending side) counts as gone, hyper's default.
-//! - **Streaming responses**: a client that leaves mid-stream is noticed
-//!   when a write fails, that is within a few frames.
+//!   connection — only when it has nothing else to read: once the request
+//!   body has been read to its end or dropped. That is at once for a
+//!   request without a body (GET), and before the handler runs for
+//!   handlers whose extractors read the whole body (`Json`, `Bytes`,
+//!   `String`); then the disconnect drops the handler's future within
+//!   moments. A client that leaves while its body is still being read is
+//!   seen only by the handler, as an error from its next body read: the
+//!   context is cancelled when the handler then returns, and not at all
+//!   while a handler that never reads its body waits (until its deadline).
+//!   A client that only half-closes (shuts down its sending side) counts as
+//!   gone, hyper's default.
+//! - **Streaming responses**: the context lives while the body streams,
+//!   and a client that leaves mid-stream is noticed as above — at once on
+//!   HTTP/2, and on HTTP/1 too, since the request body is over by then —
+//!   whether or not a frame is being written at that moment.
 //! - **A silent peer** (a cable pulled, a machine that froze) sends
 //!   nothing, so nothing is noticed until a write times out; HTTP/2
 //!   keep-alive pings or TCP keep-alive are the remedy, outside this crate.
 //! - **Upgraded connections** (WebSocket): the request's context ends with
 //!   the `101` response; the upgraded connection needs its own context.
+//! - **Relative deadlines** cannot count the time a request spends in
+//!   transit: when A passes its deadline to B, B's deadline (B's arrival
+//!   plus the time A had left, rounded down) can be later than A's by up to
+//!   the one-way trip. A's own client layer aborts the call at A's deadline
+//!   regardless.
 //!
 //! Where the handler's future is dropped for another reason (an outer
 //! middleware's timeout, say), the cause is still [`ClientDisconnected`]:
@@ -92,3 +104,8 @@ pub use extract::{Ctx, MissingContext};
 pub use layer::{ContextLayer, ContextService, HEADER_TIMEOUT_CAP, ResponseFuture};
 pub use propagate::propagate;
 pub use server::{DEFAULT_GRACE, Server, Shutdown};
+
+/// The crate README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
