@@ -197,8 +197,14 @@ where
 
 pin_project_lite::pin_project! {
     /// The future of [`ContextService::call`]: the handler's response, or
-    /// the layer's own 400/504. Dropping it before it completes cancels the
-    /// request's context with [`ClientDisconnected`](crate::ClientDisconnected).
+    /// the layer's own 400/504.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it before it completes is how a disconnect shows: it
+    /// cancels the request's context with
+    /// [`ClientDisconnected`](crate::ClientDisconnected), then drops the
+    /// handler's future.
     ///
     /// ```
     /// use std::future::Future;
