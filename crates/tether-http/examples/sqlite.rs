@@ -43,18 +43,23 @@ async fn main() {
     let resp = client.get(format!("http://{addr}/sum/1000").parse().unwrap()).await.expect("request failed");
     let body = resp.into_body().collect().await.expect("body").to_bytes();
     println!("  client got {:?}", String::from_utf8_lossy(&body));
-    println!("  {}", query::describe(&outcomes.recv().await.unwrap()));
+    println!("  {}", query::describe(&within(outcomes.recv()).await.unwrap()));
 
     println!("a client that hangs up after 100 ms of a query that would run for hours:");
     let slow = client.get(format!("http://{addr}/sum/1000000000000").parse().unwrap());
     let hung_up = tokio::time::timeout(Duration::from_millis(100), slow).await.is_err();
     println!("  client hung up: {hung_up}");
-    println!("  {}", query::describe(&outcomes.recv().await.unwrap()));
+    println!("  {}", query::describe(&within(outcomes.recv()).await.unwrap()));
 
     stop.cancel_with_cause(Arc::new(ShuttingDown));
-    println!("server: {:?}", running.await.unwrap());
+    println!("server: {:?}", within(running).await.unwrap());
     match tether::leak::verify_none() {
         Ok(()) => println!("tether::leak::verify_none(): no task left running"),
         Err(e) => panic!("{e}"),
     }
+}
+
+/// Waits at most 10 s: an example run by CI must never hang.
+async fn within<T>(fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), fut).await.expect("the example waited more than 10 s")
 }

@@ -7,6 +7,10 @@
 //! while B is still querying, one whose client hangs up — and, for each,
 //! what A's and B's contexts saw and what became of the query. Then a
 //! graceful shutdown and the leak check.
+//!
+//! This is also the RPC example: A calls B under the request's
+//! deadline, and when the client disconnects from A (the third request),
+//! A's and B's handlers both stop.
 
 #[path = "../shared/query.rs"]
 mod query;
@@ -54,14 +58,14 @@ async fn main() {
     };
 
     println!("1. a request that completes (the client allows 2 s: grpc-timeout: 2S)");
-    let resp = get(10_000, "2S").await.expect("request to A failed");
+    let resp = within(get(10_000, "2S")).await.expect("request to A failed");
     let status = resp.status();
-    let body = resp.into_body().collect().await.expect("A's body").to_bytes();
+    let body = within(resp.into_body().collect()).await.expect("A's body").to_bytes();
     println!("   client: {status} {:?}", String::from_utf8_lossy(&body));
     show(&mut seen, &mut queries).await;
 
     println!("2. a request that times out downstream (grpc-timeout: 300m; B's query would take hours)");
-    let resp = get(HOURS, "300m").await.expect("request to A failed");
+    let resp = within(get(HOURS, "300m")).await.expect("request to A failed");
     println!("   client: {}", resp.status());
     println!("   (B was given A's time left, rounded down, so both deadlines pass within a millisecond:");
     println!("    A's answer is B's 504 passed on, or its own layer's 504, whichever comes first)");
@@ -75,7 +79,7 @@ async fn main() {
 
     drop(client);
     stop.cancel_with_cause(Arc::new(ShuttingDown));
-    let (a_end, b_end) = (running_a.await.unwrap(), running_b.await.unwrap());
+    let (a_end, b_end) = (within(running_a).await.unwrap(), within(running_b).await.unwrap());
     println!("shutdown ({}): A {a_end:?}, B {b_end:?}", root.cause().unwrap());
     match tether::leak::verify_none() {
         Ok(()) => println!("tether::leak::verify_none(): no task left running"),
