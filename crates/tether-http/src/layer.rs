@@ -31,6 +31,13 @@ pub const HEADER_TIMEOUT_CAP: Duration = Duration::from_secs(24 * 3600);
 /// (`req.extensions().get::<tether::Context>()`, or the [`Ctx`](crate::Ctx)
 /// extractor in axum).
 ///
+/// Cancelling the root cancels in-flight requests at once. For a shutdown
+/// that lets them finish first, take the layer from
+/// [`Server::layer`](crate::Server::layer), whose root follows the
+/// server's after its grace period. Wrapping the whole router
+/// (`layer.layer(router)`) costs less per request than `Router::layer`,
+/// which boxes every route once more.
+///
 /// # Deadline
 ///
 /// The request's deadline is the earliest of:
