@@ -51,6 +51,43 @@ fn client_disconnect_cancels_the_handler_context_with_client_disconnected() {
     }
 }
 
+/// On drop, records whether its context was already done, and why.
+struct SeesCauseOnDrop(tether::Context, std::sync::mpsc::Sender<Option<String>>);
+
+impl Drop for SeesCauseOnDrop {
+    fn drop(&mut self) {
+        let _ = self.1.send(self.0.cause().map(|c| c.to_string()));
+    }
+}
+
+#[test]
+fn a_dropped_handler_already_sees_the_cause_in_its_drop_code() {
+    run(async {
+        let probe = Probe::new();
+        let p = probe.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let srv = TestServer::start(GRACE, |layer| {
+            let route = get(move |Ctx(ctx): Ctx| async move {
+                let _guard = SeesCauseOnDrop(ctx.clone(), tx);
+                p.report(&ctx);
+                std::future::pending::<()>().await;
+                "unreachable"
+            });
+            Router::new().route("/wait", route).layer(layer)
+        })
+        .await;
+        let mut client = Client::connect(srv.addr, Version::H1).await;
+        let call = tokio::spawn(client.send(request("/wait", &[])));
+        probe.next().await;
+        client.disconnect();
+        let seen =
+            within("the handler to be dropped", tokio::task::spawn_blocking(move || rx.recv().unwrap())).await.unwrap();
+        assert_eq!(seen.as_deref(), Some("client disconnected before the response was complete"));
+        let _ = call.await;
+        srv.shutdown().await;
+    });
+}
+
 #[test]
 fn http2_stream_reset_cancels_only_that_request() {
     run(async {
@@ -100,6 +137,49 @@ fn a_completed_request_ends_its_context_normally() {
             let cause = cause_of(&ctx).await;
             assert_eq!(cause.downcast_ref::<Error>(), Some(&Error::Canceled), "{version:?}: cause {cause}");
             client.disconnect();
+            srv.shutdown().await;
+        });
+    }
+}
+
+#[test]
+fn responses_without_a_body_end_the_context_normally() {
+    for version in BOTH {
+        run(async move {
+            let probe = Probe::new();
+            let (p, q) = (probe.clone(), probe.clone());
+            let srv = TestServer::start(GRACE, |layer| {
+                Router::new()
+                    .route(
+                        "/page",
+                        get(move |Ctx(ctx): Ctx| async move {
+                            p.report(&ctx);
+                            "a body HEAD never sends"
+                        }),
+                    )
+                    .route(
+                        "/nothing",
+                        get(move |Ctx(ctx): Ctx| async move {
+                            q.report(&ctx);
+                            http::StatusCode::NO_CONTENT
+                        }),
+                    )
+                    .layer(layer)
+            })
+            .await;
+            let mut c = Client::connect(srv.addr, version).await;
+            let mut head = request("/page", &[]);
+            *head.method_mut() = http::Method::HEAD;
+            let (parts, body) = c.fetch(head).await;
+            assert_eq!((parts.status.as_u16(), body.as_str()), (200, ""));
+            let (parts, _) = c.get("/nothing", &[]).await;
+            assert_eq!(parts.status, 204);
+            for _ in 0..2 {
+                // hyper drops these bodies unread: that is their normal end.
+                let cause = cause_of(&probe.next().await).await;
+                assert_eq!(cause.downcast_ref::<Error>(), Some(&Error::Canceled), "{version:?}: cause {cause}");
+            }
+            c.disconnect();
             srv.shutdown().await;
         });
     }
