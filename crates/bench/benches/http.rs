@@ -35,7 +35,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tether::Context;
-use tether_bench::{Table, quick};
+use tether_bench::{Table, quick, wanted};
 use tether_http::{ContextLayer, Server};
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -152,6 +152,9 @@ fn main() {
             load(addr, Duration::from_millis(100), None).await;
         }
         for (i, (case, _, header)) in cases.iter().enumerate() {
+            if !wanted(case, "tether") {
+                continue; // TETHER_BENCH_CASES narrows the run
+            }
             let (mut with, mut without) = (Vec::new(), Vec::new());
             for round in 0..rounds {
                 // Alternate which goes first, so drift hurts both alike.
