@@ -55,9 +55,12 @@ pub const HEADER_TIMEOUT_CAP: Duration = Duration::from_secs(24 * 3600);
 /// done with [`Error::DeadlineExceeded`], the handler's future is dropped,
 /// and the layer answers 504 Gateway Timeout — or, for a gRPC request
 /// (content-type `application/grpc` or `application/grpc+…`), HTTP 200
-/// with `grpc-status: 4` (DEADLINE_EXCEEDED), as gRPC requires. A request
-/// whose time is already up on arrival (`grpc-timeout: 0n`) gets that
-/// answer at once, without calling the handler.
+/// with `grpc-status: 4` (DEADLINE_EXCEEDED), as gRPC requires. An answer
+/// the handler gives once the deadline has passed (even one it gives
+/// because of it) is replaced by that one: the client always learns that
+/// its deadline passed. A request whose time is already up on arrival
+/// (`grpc-timeout: 0n`) gets that answer at once, without calling the
+/// handler.
 ///
 /// # End of the context
 ///
@@ -194,11 +197,13 @@ where
         if ctx.err() == Some(Error::DeadlineExceeded) {
             return ResponseFuture::early(deadline_exceeded(grpc));
         }
-        let watch = ctx.deadline().map(|_| watch(ctx.clone()));
+        let deadline = ctx.deadline().map(|_| Deadline { watch: watch(ctx.clone()), ctx: ctx.clone() });
         let no_body = req.method() == Method::HEAD;
         req.extensions_mut().insert(ctx);
         let fut = self.inner.call(req);
-        ResponseFuture { state: State::Running { end: Some(RequestEnd::new(handle)), fut, watch, grpc, head: no_body } }
+        ResponseFuture {
+            state: State::Running { end: Some(RequestEnd::new(handle)), fut, deadline, grpc, head: no_body },
+        }
     }
 }
 
@@ -236,7 +241,21 @@ pin_project_lite::pin_project! {
         Early { response: Option<Response<ContextBody<B>>> },
         // `end` is declared before `fut` so that it drops first: the context
         // is already cancelled when the handler's future is dropped.
-        Running { end: Option<RequestEnd>, #[pin] fut: F, watch: Option<Watch>, grpc: bool, head: bool },
+        Running { end: Option<RequestEnd>, #[pin] fut: F, deadline: Option<Deadline>, grpc: bool, head: bool },
+    }
+}
+
+/// What a request with a deadline needs to answer 504 in time: a watch
+/// that wakes the response future when the context ends, and the context,
+/// to tell a deadline from other ends.
+struct Deadline {
+    watch: Watch,
+    ctx: Context,
+}
+
+impl Deadline {
+    fn passed(&self) -> bool {
+        self.ctx.err() == Some(Error::DeadlineExceeded)
     }
 }
 
@@ -258,37 +277,42 @@ where
             StateProj::Early { response } => {
                 Poll::Ready(Ok(response.take().expect("ResponseFuture polled after completion")))
             }
-            StateProj::Running { end, fut, watch, grpc, head } => {
-                // The deadline first: an answer that comes after it (even
-                // one made because of it) is too late; the client gets the
-                // 504 the contract promises.
-                if let Some(w) = watch {
-                    if let Poll::Ready(ctx) = w.as_mut().poll(cx) {
-                        *watch = None;
-                        if ctx.err() == Some(Error::DeadlineExceeded) {
-                            if let Some(mut end) = end.take() {
-                                end.finish(); // already done: keeps DeadlineExceeded
-                            }
-                            return Poll::Ready(Ok(deadline_exceeded(*grpc)));
-                        }
+            StateProj::Running { end, fut, deadline, grpc, head } => {
+                // An answer that comes after the deadline (even one made
+                // because of it) is too late: the client gets the 504 the
+                // contract promises. So the deadline is checked before the
+                // handler is polled, and again once it has answered, since
+                // it can pass while the handler runs.
+                if let Some(d) = deadline {
+                    if d.watch.as_mut().poll(cx).is_ready() && !d.passed() {
                         // Cancelled for another reason (the root): the
                         // handler sees it and decides what to answer.
+                        *deadline = None;
                     }
                 }
-                if let Poll::Ready(out) = fut.poll(cx) {
-                    let mut end = end.take().expect("ResponseFuture polled after completion");
-                    return Poll::Ready(match out {
-                        Ok(resp) => {
-                            let no_body = *head || has_no_body(resp.status());
-                            Ok(resp.map(|b| ContextBody::inner(b, end, no_body)))
-                        }
-                        Err(e) => {
-                            end.finish();
-                            Err(e)
-                        }
-                    });
-                }
-                Poll::Pending
+                let out = match deadline {
+                    Some(d) if d.passed() => None,
+                    _ => match fut.poll(cx) {
+                        Poll::Ready(out) if !deadline.as_ref().is_some_and(Deadline::passed) => Some(out),
+                        Poll::Ready(_late) => None,
+                        Poll::Pending => return Poll::Pending,
+                    },
+                };
+                let mut end = end.take().expect("ResponseFuture polled after completion");
+                Poll::Ready(match out {
+                    None => {
+                        end.finish(); // already done: keeps DeadlineExceeded
+                        Ok(deadline_exceeded(*grpc))
+                    }
+                    Some(Ok(resp)) => {
+                        let no_body = *head || has_no_body(resp.status());
+                        Ok(resp.map(|b| ContextBody::inner(b, end, no_body)))
+                    }
+                    Some(Err(e)) => {
+                        end.finish();
+                        Err(e)
+                    }
+                })
             }
         }
     }
