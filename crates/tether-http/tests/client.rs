@@ -5,14 +5,15 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use bytes::Bytes;
+use common::chain::chain;
 use common::*;
 use http::HeaderMap;
 use http_body_util::{BodyExt, Full};
@@ -54,16 +55,6 @@ fn deadlines_are_propagated_only_by_clients_that_opt_in() {
         assert!(grpc <= Duration::from_secs(5) && connect <= Duration::from_secs(5), "{body}");
         srv.shutdown().await;
     });
-}
-
-/// A route whose handler reports its context and waits for it to end.
-fn waiting(probe: &Probe) -> axum::routing::MethodRouter {
-    let probe = probe.clone();
-    get(move |Ctx(ctx): Ctx| async move {
-        probe.report(&ctx);
-        ctx.done().await;
-        "the context ended"
-    })
 }
 
 /// An error to cancel with, to check that exactly it comes back.
@@ -198,52 +189,6 @@ impl futures_core::Stream for ReceiverStream {
     }
 }
 
-/// What one service of the chain saw: when its handler ran, and the
-/// deadline headers it was sent (its context goes to the probe).
-struct Seen {
-    at: Instant,
-    headers: HeaderMap,
-}
-
-type Record = Arc<Mutex<Vec<Seen>>>;
-
-/// Service B: records what it saw, then waits for its context to end.
-fn service_b(record: &Record, probe: &Probe) -> axum::routing::MethodRouter {
-    let (record, probe) = (record.clone(), probe.clone());
-    get(move |Ctx(ctx): Ctx, headers: HeaderMap| async move {
-        record.lock().unwrap().push(Seen { at: tether::time::now(), headers });
-        probe.report(&ctx);
-        ctx.done().await;
-        "B's context ended"
-    })
-}
-
-/// Service A: records what it saw, then calls B under its request's
-/// context, with the deadline propagated.
-fn service_a(record: &Record, probe: &Probe, b: std::net::SocketAddr, version: Version) -> axum::routing::MethodRouter {
-    let (record, probe) = (record.clone(), probe.clone());
-    let to_b = ClientLayer::new().propagate_deadline().layer(pooled_client(version));
-    get(move |Ctx(ctx): Ctx, headers: HeaderMap| async move {
-        record.lock().unwrap().push(Seen { at: tether::time::now(), headers });
-        probe.report(&ctx);
-        match to_b.oneshot(under(&ctx, format!("http://{b}/b"), &[])).await {
-            Ok(resp) => (resp.status(), format!("B answered {}", resp.status())),
-            Err(e) => (http::StatusCode::BAD_GATEWAY, format!("B failed: {e}")),
-        }
-    })
-}
-
-/// Starts B, then A (which calls B).
-async fn chain(version: Version) -> (TestServer, TestServer, Record, Record, Probe) {
-    let (rec_a, rec_b, probe) = (Record::default(), Record::default(), Probe::new());
-    let b = TestServer::start(GRACE, |layer| Router::new().route("/b", service_b(&rec_b, &probe)).layer(layer)).await;
-    let a = TestServer::start(GRACE, |layer| {
-        Router::new().route("/a", service_a(&rec_a, &probe, b.addr, version)).layer(layer)
-    })
-    .await;
-    (a, b, rec_a, rec_b, probe)
-}
-
 #[test]
 fn a_deadline_passed_from_a_to_b_arrives_shorter_never_longer() {
     for version in BOTH {
@@ -292,34 +237,4 @@ fn when_the_client_leaves_a_both_a_and_b_stop() {
             b.shutdown().await;
         });
     }
-}
-
-#[test]
-fn a_deadline_that_passes_downstream_stops_both_and_answers_504() {
-    run(async {
-        let (a, b, _rec_a, _rec_b, probe) = chain(Version::H1).await;
-        let mut client = Client::connect(a.addr, Version::H1).await;
-        let (head, body) = client.get("/a", &[("grpc-timeout", "50m")]).await;
-        // From A's layer (A's deadline), or B's 504 passed on by A.
-        assert_eq!(head.status, 504, "{body}");
-        let (ctx_a, ctx_b) = (probe.next().await, probe.next().await);
-        // B's deadline is A's remaining time rounded down plus the transit
-        // time, so it passes just before or just after A's: B reaches it,
-        // or first sees A hang up; A times out, or first gets B's 504.
-        // Which comes first is a race by nature; all of them mean both
-        // services stopped at the deadline.
-        let cause_a = cause_of(&ctx_a).await;
-        assert!(
-            matches!(cause_a.downcast_ref::<Error>(), Some(Error::DeadlineExceeded | Error::Canceled)),
-            "A saw {cause_a}"
-        );
-        let cause_b = cause_of(&ctx_b).await;
-        assert!(
-            cause_b.downcast_ref::<Error>() == Some(&Error::DeadlineExceeded) || is::<ClientDisconnected>(&cause_b),
-            "B saw {cause_b}"
-        );
-        client.disconnect();
-        a.shutdown().await;
-        b.shutdown().await;
-    });
 }

@@ -1,6 +1,8 @@
 //! The server side over real sockets (127.0.0.1:0), HTTP/1.1 and HTTP/2:
-//! client disconnects, streaming bodies, deadline headers enforced and
-//! rejected, limits capped. Every test ends with the leak check.
+//! client disconnects, streaming bodies, deadline headers read, rejected
+//! and capped. Deadlines are many seconds long here, so that no stall of a
+//! loaded machine reaches them; the ones that must pass are in
+//! `virtual_time.rs`. Every test ends with the leak check.
 
 mod common;
 
@@ -18,16 +20,6 @@ use tether::ctx::Error;
 use tether_http::{ClientDisconnected, Ctx};
 
 const GRACE: Duration = Duration::from_secs(5);
-
-/// A route whose handler reports its context and then waits for it to end.
-fn waiting(probe: &Probe) -> axum::routing::MethodRouter {
-    let probe = probe.clone();
-    get(move |Ctx(ctx): Ctx| async move {
-        probe.report(&ctx);
-        ctx.done().await;
-        "the context ended"
-    })
-}
 
 #[test]
 fn client_disconnect_cancels_the_handler_context_with_client_disconnected() {
@@ -295,7 +287,7 @@ fn the_deadline_is_the_earliest_of_both_headers_and_the_maximum() {
         let srv = TestServer::start(GRACE, |layer| {
             Router::new()
                 .route("/left", remaining(&probe))
-                .route("/capped", remaining(&probe).layer(layer.clone().max_timeout(Duration::from_millis(900))))
+                .route("/capped", remaining(&probe).layer(layer.clone().max_timeout(Duration::from_secs(9))))
                 .layer(layer)
         })
         .await;
@@ -303,13 +295,13 @@ fn the_deadline_is_the_earliest_of_both_headers_and_the_maximum() {
         let ms = Duration::from_millis;
         let cases: [(&str, Headers, Option<Duration>); 7] = [
             ("/left", &[], None),
-            ("/left", &[("grpc-timeout", "3S")], Some(ms(3000))),
-            ("/left", &[("connect-timeout-ms", "2500")], Some(ms(2500))),
-            ("/left", &[("grpc-timeout", "3S"), ("connect-timeout-ms", "2000")], Some(ms(2000))),
-            ("/left", &[("grpc-timeout", "1500m"), ("connect-timeout-ms", "2000")], Some(ms(1500))),
+            ("/left", &[("grpc-timeout", "30S")], Some(ms(30_000))),
+            ("/left", &[("connect-timeout-ms", "25000")], Some(ms(25_000))),
+            ("/left", &[("grpc-timeout", "30S"), ("connect-timeout-ms", "20000")], Some(ms(20_000))),
+            ("/left", &[("grpc-timeout", "15000m"), ("connect-timeout-ms", "20000")], Some(ms(15_000))),
             // A route's max_timeout caps the header, and applies without one.
-            ("/capped", &[("grpc-timeout", "3S")], Some(ms(900))),
-            ("/capped", &[], Some(ms(900))),
+            ("/capped", &[("grpc-timeout", "30S")], Some(ms(9_000))),
+            ("/capped", &[], Some(ms(9_000))),
         ];
         for (path, headers, want) in cases {
             let (head, body) = c.get(path, headers).await;
@@ -340,49 +332,6 @@ fn the_root_deadline_bounds_every_request() {
             assert_eq!(head.status, 200);
             let ctx = probe.next().await;
             assert!(ctx.deadline().unwrap() <= root.deadline().unwrap(), "{headers:?}: later than the root's deadline");
-        }
-        c.disconnect();
-        srv.shutdown().await;
-    });
-}
-
-#[test]
-fn a_passed_deadline_answers_504_and_ends_the_handler() {
-    for version in BOTH {
-        for header in [("grpc-timeout", "30m"), ("connect-timeout-ms", "30")] {
-            run(async move {
-                let probe = Probe::new();
-                let srv =
-                    TestServer::start(GRACE, |layer| Router::new().route("/wait", waiting(&probe)).layer(layer)).await;
-                let mut c = Client::connect(srv.addr, version).await;
-                let (head, body) = c.get("/wait", &[header]).await;
-                assert_eq!(head.status, 504, "{version:?} {header:?}: {body}");
-                assert!(body.contains("deadline exceeded"), "{body}");
-                let ctx = probe.next().await;
-                assert_eq!(ctx.err(), Some(Error::DeadlineExceeded));
-                c.disconnect();
-                srv.shutdown().await;
-            });
-        }
-    }
-}
-
-#[test]
-fn a_grpc_request_past_its_deadline_gets_grpc_status_4() {
-    run(async {
-        let probe = Probe::new();
-        let srv = TestServer::start(GRACE, |layer| {
-            Router::new().route("/pkg.Svc/Wait", waiting(&probe).post(|| async { "unused" })).layer(layer)
-        })
-        .await;
-        let mut c = Client::connect(srv.addr, Version::H2).await;
-        for ct in ["application/grpc", "application/grpc+proto"] {
-            let (head, body) = c.get("/pkg.Svc/Wait", &[("content-type", ct), ("grpc-timeout", "20m")]).await;
-            assert_eq!(head.status, 200, "{ct}");
-            assert_eq!(head.headers["grpc-status"], "4", "{ct}");
-            assert_eq!(head.headers["content-type"], "application/grpc");
-            assert_eq!(body, "");
-            assert_eq!(probe.next().await.err(), Some(Error::DeadlineExceeded));
         }
         c.disconnect();
         srv.shutdown().await;
@@ -472,7 +421,7 @@ fn huge_header_values_are_capped() {
         let srv = TestServer::start(GRACE, |layer| {
             Router::new()
                 .route("/left", remaining(&probe))
-                .route("/short", remaining(&probe).layer(layer.clone().max_timeout(Duration::from_secs(2))))
+                .route("/short", remaining(&probe).layer(layer.clone().max_timeout(Duration::from_secs(20))))
                 .layer(layer)
         })
         .await;
@@ -483,7 +432,7 @@ fn huge_header_values_are_capped() {
             assert!(nanos(&body) <= tether_http::HEADER_TIMEOUT_CAP, "{huge:?}: {body} ns");
             probe.next().await;
             let (_, body) = c.get("/short", &[huge]).await;
-            assert!(nanos(&body) <= Duration::from_secs(2), "{huge:?}: {body} ns");
+            assert!(nanos(&body) <= Duration::from_secs(20), "{huge:?}: {body} ns");
             probe.next().await;
         }
         c.disconnect();
@@ -499,12 +448,12 @@ fn an_inner_layer_only_tightens_the_outer_deadline() {
             let loose = tether_http::ContextLayer::new(&Context::background()).max_timeout(Duration::from_secs(3600));
             Router::new()
                 .route("/left", remaining(&probe).layer(loose))
-                .layer(layer.max_timeout(Duration::from_secs(1)))
+                .layer(layer.max_timeout(Duration::from_secs(10)))
         })
         .await;
         let mut c = Client::connect(srv.addr, Version::H1).await;
         let (_, body) = c.get("/left", &[]).await;
-        assert!(nanos(&body) <= Duration::from_secs(1), "{body}");
+        assert!(nanos(&body) <= Duration::from_secs(10), "{body}");
         probe.next().await;
         c.disconnect();
         srv.shutdown().await;

@@ -3,6 +3,8 @@
 //! test, real servers on 127.0.0.1:0 and raw HTTP/1 and HTTP/2 clients.
 #![allow(dead_code)]
 
+pub mod chain;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -112,6 +114,16 @@ impl Probe {
     pub fn is_empty(&self) -> bool {
         self.rx.try_lock().map(|rx| rx.is_empty()).unwrap_or(false)
     }
+}
+
+/// A route whose handler reports its context and then waits for it to end.
+pub fn waiting(probe: &Probe) -> axum::routing::MethodRouter {
+    let probe = probe.clone();
+    axum::routing::get(move |tether_http::Ctx(ctx): tether_http::Ctx| async move {
+        probe.report(&ctx);
+        ctx.done().await;
+        "the context ended"
+    })
 }
 
 /// A real tether-http [`Server`] on 127.0.0.1:0.
