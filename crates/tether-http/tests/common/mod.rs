@@ -109,11 +109,6 @@ impl Probe {
         let mut rx = self.rx.lock().await;
         within("a handler to start", rx.recv()).await.expect("probe closed")
     }
-
-    /// True if no handler has reported (so none ran).
-    pub fn is_empty(&self) -> bool {
-        self.rx.try_lock().map(|rx| rx.is_empty()).unwrap_or(false)
-    }
 }
 
 /// A route whose handler reports its context and then waits for it to end.
