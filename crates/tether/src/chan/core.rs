@@ -5,12 +5,13 @@
 //! - **bounded, capacity ≥ 1**: the buffer is a lock-free [`Ring`]. A send
 //!   or receive that needs no waiting takes no lock: it claims a slot, then
 //!   looks (one load) whether anyone waits on the other side. Only waiting
-//!   and waking take the lock.
-//! - **rendezvous (capacity 0)** and **unbounded**: one short spin lock
-//!   guards the buffer (a `VecDeque`: values redelivered by dropped
-//!   rendezvous receives, or the unbounded backlog) and the waiter lists,
-//!   so what is "ready" is judged against one consistent state (Go's
-//!   `hchan`).
+//!   and waking take the lock (which guards the waiter lists).
+//! - **unbounded**: the buffer is a lock-free list of blocks ([`Blocks`]),
+//!   used the same way.
+//! - **rendezvous (capacity 0)**: one short spin lock guards everything
+//!   (values move straight between peers; the `VecDeque` holds only values
+//!   redelivered by dropped receives), so what is "ready" is judged
+//!   against one consistent state (Go's `hchan`).
 //!
 //! Parked operations are [`Waiter`] nodes linked into `recvq`/`sendq`
 //! under the lock; each points at a claim token ([`Token`]) that a peer
@@ -27,8 +28,9 @@
 //! | async sender, capacity 0 | a receiver starts waiting | tells it: `Notified`; it hands over in its own poll |
 //! | anyone | the channel closes | `Notified`: it retries, sees the buffer first, then the close |
 //!
-//! (With a ring, receivers are always only told, and a blocking sender's
-//! value is moved into the ring by the receive that made room.)
+//! (With a lock-free buffer, receivers are always only told, and a
+//! blocking sender's value is moved into the ring by the receive that made
+//! room.)
 //!
 //! So an async send commits only inside its own poll (a dropped send
 //! future delivered nothing), a waiter is woken only when it can proceed,
@@ -40,6 +42,8 @@ use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
+use super::blocks::Blocks;
+use super::buffer::Buffer;
 use super::error::{TryRecvError, TrySendError};
 use super::ring::{Drained, Refused, Ring};
 use super::waiter::{Pool, Role, Waiter};
@@ -50,16 +54,11 @@ use crate::waiter::{List, Outcome, Token, Wake};
 /// `cap` of an unbounded channel.
 pub(crate) const UNBOUNDED: usize = usize::MAX;
 
-/// Unbounded buffers keep up to this much memory across bursts (so a
-/// backlog that comes and goes costs no allocation once warm), and give
-/// back everything above it as a larger burst drains.
-const KEEP_BYTES: usize = 64 * 1024;
-
 /// The shared state of one channel.
 pub(crate) struct Chan<T> {
     shared: CachePadded<Shared<T>>,
-    /// The buffer of a bounded channel with capacity ≥ 1.
-    ring: Option<Ring<T>>,
+    /// The lock-free buffer (none for a rendezvous channel).
+    ring: Option<Buffer<T>>,
     /// Buffer size: 0 = rendezvous, [`UNBOUNDED`] = unbounded.
     pub(crate) cap: usize,
     pub(crate) senders: AtomicUsize,
@@ -103,9 +102,6 @@ pub(crate) struct State<T> {
     offering: usize,
     /// Linked receivers that accept a hand-off.
     accepting: usize,
-    /// Unbounded: the buffer grew past what it keeps across bursts, and
-    /// gives it all back once drained.
-    burst: bool,
 }
 
 /// The channel lock; refreshes the mirrors when released.
@@ -226,14 +222,14 @@ unsafe fn facts<'a, T>(node: NonNull<Waiter<T>>) -> Facts<'a> {
 
 impl<T> Guard<'_, T> {
     #[inline]
-    fn ring(&self) -> Option<&Ring<T>> {
+    fn ring(&self) -> Option<&Buffer<T>> {
         self.chan.ring.as_ref()
     }
 
     /// Room for one more value that nobody has been promised.
     #[inline]
     pub(crate) fn has_room(&self) -> bool {
-        let held = self.ring().map_or(0, Ring::len) + self.buf.len();
+        let held = self.ring().map_or(0, Buffer::len) + self.buf.len();
         held + self.reserved < self.chan.cap
     }
 
@@ -246,7 +242,9 @@ impl<T> Guard<'_, T> {
     /// granted room, overflow), and what a receive must refill.
     #[inline]
     fn queued(&self) -> usize {
-        self.sendq.len() + self.reserved + self.buf.len()
+        // Room reserved on an unbounded channel takes nothing from anyone.
+        let reserved = if self.chan.cap == UNBOUNDED { 0 } else { self.reserved };
+        self.sendq.len() + reserved + self.buf.len()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -440,13 +438,7 @@ impl<T> Guard<'_, T> {
     fn unbuffer(&mut self) -> Option<T> {
         match self.chan.ring.as_ref() {
             Some(r) => r.pop().ok().or_else(|| self.buf.pop_front()),
-            None => {
-                let v = self.buf.pop_front()?;
-                if self.chan.cap == UNBOUNDED {
-                    self.maybe_shrink();
-                }
-                Some(v)
-            }
+            None => self.buf.pop_front(),
         }
     }
 
@@ -626,34 +618,14 @@ impl<T> Guard<'_, T> {
             self.notify_async_sender(ptr::null(), wakes);
         }
     }
-
-    /// After a pop from an unbounded buffer. A buffer within
-    /// [`KEEP_BYTES`] keeps its memory; a larger one halves it as the
-    /// backlog drains below a quarter, and once it is empty goes back to
-    /// (almost) nothing: it was a burst, not the steady state.
-    fn maybe_shrink(&mut self) {
-        let keep = (KEEP_BYTES / std::mem::size_of::<T>().max(1)).max(64);
-        let s = &mut *self.state;
-        let c = s.buf.capacity();
-        if c > keep {
-            s.burst = true;
-            if s.buf.len() < c / 4 {
-                s.buf.shrink_to((c / 2).max(s.buf.len()));
-            }
-        }
-        if s.burst && s.buf.is_empty() {
-            s.buf.shrink_to(64);
-            s.burst = false;
-        }
-    }
 }
 
 impl<T> Chan<T> {
     pub(crate) fn new(cap: usize) -> Chan<T> {
         let (ring, buf) = match cap {
             0 => (None, VecDeque::new()),
-            UNBOUNDED => (None, VecDeque::new()),
-            n => (Some(Ring::new(n)), VecDeque::new()),
+            UNBOUNDED => (Some(Buffer::Blocks(Blocks::default())), VecDeque::new()),
+            n => (Some(Buffer::Ring(Ring::new(n))), VecDeque::new()),
         };
         Chan {
             shared: CachePadded(Shared {
@@ -666,7 +638,6 @@ impl<T> Chan<T> {
                     closeq: List::new(),
                     offering: 0,
                     accepting: 0,
-                    burst: false,
                 }),
                 len: AtomicUsize::new(0),
                 recv_ready: AtomicBool::new(false),
@@ -717,7 +688,7 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.ring.as_ref().map_or(0, Ring::len) + self.shared.len.load(Relaxed)
+        self.ring.as_ref().map_or(0, Buffer::len) + self.shared.len.load(Relaxed)
     }
 
     /// Memory held by the buffer, in values (for tests of shrinking).

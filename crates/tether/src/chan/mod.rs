@@ -128,6 +128,8 @@
 #![allow(clippy::len_without_is_empty)]
 
 mod arms;
+mod blocks;
+mod buffer;
 mod core;
 mod dynamic;
 mod error;

@@ -81,6 +81,13 @@ pub(crate) enum Waited {
     Timeout,
 }
 
+/// How long a thread owner yields (after spinning) before it parks.
+#[cfg(not(loom))]
+const YIELD_BEFORE_PARK: std::time::Duration = std::time::Duration::from_micros(50);
+/// Yields between two clock reads of that budget.
+#[cfg(not(loom))]
+const YIELDS_PER_CLOCK_READ: u32 = 8;
+
 /// See the module docs.
 pub(crate) struct Token {
     state: AtomicUsize,
@@ -215,6 +222,28 @@ impl Token {
                 return Waited::Ready;
             }
             backoff.snooze();
+        }
+        // Then yield for a bounded time: a peer that was preempted, or is
+        // busy for a few microseconds, hands over for the price of a yield
+        // instead of a futex wait and wake (several microseconds on both
+        // sides); a wait that really is long still parks soon.
+        #[cfg(not(loom))]
+        {
+            let until = std::time::Instant::now() + YIELD_BEFORE_PARK;
+            loop {
+                for _ in 0..YIELDS_PER_CLOCK_READ {
+                    if let Some(o) = self.outcome() {
+                        return Waited::Outcome(o);
+                    }
+                    if ready() {
+                        return Waited::Ready;
+                    }
+                    crate::sync_impl::thread::yield_now();
+                }
+                if std::time::Instant::now() >= until || deadline.is_some_and(|d| crate::clock::now() >= d) {
+                    break;
+                }
+            }
         }
         self.slot.lock().asleep = true;
         loop {

@@ -1,0 +1,534 @@
+//! The buffer of an unbounded channel: a lock-free multi-producer
+//! multi-consumer queue of linked blocks (the design of crossbeam's list
+//! flavour, written anew here).
+//!
+//! Values sit in blocks of [`SLOTS`] slots; a position counts slots, and
+//! every `LAP`-th position is a boundary that no value occupies: the
+//! producer that fills a block's last slot installs the next block, the
+//! consumer that takes it moves `head` on, and the block is freed once
+//! every slot in it has been read. As in the ring, producers only touch
+//! `tail` and their slot, consumers `head` and theirs.
+//!
+//! A freed block goes to a cache of spares, and the next block a producer
+//! needs comes from there: a steady stream allocates nothing, however long
+//! it runs, and so do bursts up to [`KEEP_BYTES`] of blocks (the cache
+//! keeps that much across bursts). A backlog beyond that is a burst, not
+//! the steady state: while it drains the cache keeps only [`MIN_SPARES`]
+//! blocks, so its memory goes back.
+//!
+//! Flags ride in the low bit of the indices: `tail`'s is the close mark
+//! (so that closing and sending cannot interleave, as in the ring), and
+//! `head`'s says that a later block exists (so a consumer need not read
+//! `tail` to know it is not at the end).
+
+use std::mem::MaybeUninit;
+use std::ptr;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+
+use super::ring::{Drained, Refused};
+use crate::spin::{CachePadded, SpinLock};
+use crate::sync_impl::{AtomicBool, AtomicPtr, AtomicUsize, UnsafeCell};
+use crate::waiter::Backoff;
+
+/// Positions per block, the boundary included. Small under loom, so the
+/// models cross block boundaries within a few operations.
+#[cfg(not(loom))]
+const LAP: usize = 32;
+#[cfg(loom)]
+const LAP: usize = 3;
+/// Values per block.
+pub(crate) const SLOTS: usize = LAP - 1;
+
+/// Memory of freed blocks kept for reuse across bursts.
+pub(crate) const KEEP_BYTES: usize = 64 * 1024;
+/// Freed blocks kept while a backlog larger than that drains.
+pub(crate) const MIN_SPARES: usize = 3;
+
+/// The low bit of an index is a flag; positions start above it.
+const SHIFT: usize = 1;
+const ONE: usize = 1 << SHIFT;
+/// `tail`'s flag: closed.
+const CLOSED: usize = 1;
+/// `head`'s flag: a block after `head`'s exists.
+const MORE: usize = 1;
+
+/// Slot states.
+const WRITTEN: usize = 1;
+const READ: usize = 2;
+/// The block's reclaimer found this slot being read: its reader finishes
+/// the reclaiming.
+const RECLAIM: usize = 4;
+
+struct Slot<T> {
+    value: UnsafeCell<MaybeUninit<T>>,
+    state: AtomicUsize,
+}
+
+struct Block<T> {
+    next: AtomicPtr<Block<T>>,
+    slots: [Slot<T>; SLOTS],
+}
+
+impl<T> Block<T> {
+    fn new() -> Box<Block<T>> {
+        Box::new(Block {
+            next: AtomicPtr::new(ptr::null_mut()),
+            slots: std::array::from_fn(|_| Slot {
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+                state: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// Waits for the producer that filled this block to link the next.
+    fn wait_next(&self) -> *mut Block<T> {
+        let mut backoff = Backoff::new();
+        loop {
+            let next = self.next.load(Acquire);
+            if !next.is_null() {
+                return next;
+            }
+            backoff.snooze();
+        }
+    }
+}
+
+impl<T> Slot<T> {
+    /// Waits for the producer that claimed this slot to finish writing.
+    fn wait_written(&self) {
+        let mut backoff = Backoff::new();
+        while self.state.load(Acquire) & WRITTEN == 0 {
+            backoff.snooze();
+        }
+    }
+}
+
+struct End<T> {
+    index: AtomicUsize,
+    block: AtomicPtr<Block<T>>,
+}
+
+pub(crate) struct Blocks<T> {
+    head: CachePadded<End<T>>,
+    tail: CachePadded<End<T>>,
+    /// Freed blocks kept for the next producers that need one (touched
+    /// once per block, so a short lock is cheap).
+    spares: SpinLock<Vec<Spare<T>>>,
+    /// How many spares the cache keeps (blocks worth [`KEEP_BYTES`]).
+    keep: usize,
+    /// The backlog outgrew what the cache keeps: it is draining a burst.
+    burst: AtomicBool,
+}
+
+/// A block in the cache, owned by nobody else.
+struct Spare<T>(*mut Block<T>);
+
+// SAFETY: a spare is a heap block no thread references; moving the pointer
+// between threads moves that ownership (its slots hold no values).
+unsafe impl<T> Send for Spare<T> {}
+
+// SAFETY: as for the ring: each value goes from one producer to one
+// consumer, each slot owned in turn by whoever's turn its state says it
+// is, and blocks are freed only once no thread can reach them.
+unsafe impl<T: Send> Send for Blocks<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Blocks<T> {}
+
+impl<T> Default for Blocks<T> {
+    fn default() -> Self {
+        Blocks {
+            head: CachePadded(End { index: AtomicUsize::new(0), block: AtomicPtr::new(ptr::null_mut()) }),
+            tail: CachePadded(End { index: AtomicUsize::new(0), block: AtomicPtr::new(ptr::null_mut()) }),
+            spares: SpinLock::new(Vec::new()),
+            keep: (KEEP_BYTES / std::mem::size_of::<Block<T>>().max(1)).max(MIN_SPARES),
+            burst: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<T> Blocks<T> {
+    /// A block for a producer: the spare, reset, or a new one.
+    fn alloc(&self) -> *mut Block<T> {
+        let Some(Spare(b)) = self.spares.lock().pop() else {
+            return Box::into_raw(Block::new());
+        };
+        // SAFETY: a spare block is reachable by nobody but us now.
+        unsafe {
+            (*b).next.store(ptr::null_mut(), Relaxed);
+            for s in &(*b).slots {
+                s.state.store(0, Relaxed);
+            }
+        }
+        b
+    }
+
+    /// Gives a block nobody can reach any more back: to the cache, or free.
+    ///
+    /// # Safety
+    ///
+    /// No thread holds or can obtain a pointer to `b` any more; its values
+    /// have all been moved out.
+    unsafe fn free(&self, b: *mut Block<T>) {
+        // SAFETY: caller's contract.
+        unsafe { self.free_keeping(b, if self.burst.load(Relaxed) { MIN_SPARES } else { self.keep }) }
+    }
+
+    /// As [`free`](Blocks::free), with the cache holding at most `keep`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`free`](Blocks::free).
+    unsafe fn free_keeping(&self, b: *mut Block<T>, keep: usize) {
+        let mut spares = self.spares.lock();
+        if spares.len() < keep {
+            spares.push(Spare(b));
+            return;
+        }
+        drop(spares);
+        // SAFETY: caller's contract; allocated by `Box`.
+        drop(unsafe { Box::from_raw(b) });
+    }
+
+    /// Blocks in use between `head` and `tail`.
+    fn live_blocks(&self) -> usize {
+        let (t, h) = (Self::norm(self.tail.index.load(Relaxed)), Self::norm(self.head.index.load(Relaxed)));
+        (t / LAP).saturating_sub(h / LAP) + 1
+    }
+
+    /// Appends `v`; fails only once the queue is closed.
+    pub(crate) fn push(&self, v: T) -> Result<(), (T, Refused)> {
+        let mut backoff = Backoff::new();
+        let mut tail = self.tail.index.load(Acquire);
+        let mut block = self.tail.block.load(Acquire);
+        let mut next: *mut Block<T> = ptr::null_mut();
+        let r = loop {
+            if tail & CLOSED != 0 {
+                break Err((v, Refused::Closed));
+            }
+            let offset = (tail >> SHIFT) % LAP;
+            if offset == SLOTS {
+                // The producer of the last slot is linking the next block.
+                backoff.snooze();
+                tail = self.tail.index.load(Acquire);
+                block = self.tail.block.load(Acquire);
+                continue;
+            }
+            if offset + 1 == SLOTS && next.is_null() {
+                // We may fill the last slot: have the next block ready
+                // before claiming it, so the others wait for a store, not
+                // an allocation.
+                next = self.alloc();
+            }
+            if block.is_null() {
+                // The very first value: install the first block.
+                let first = self.alloc();
+                if self.tail.block.compare_exchange(ptr::null_mut(), first, Release, Relaxed).is_ok() {
+                    self.head.block.store(first, Release);
+                    block = first;
+                } else {
+                    // SAFETY: `first` was never published.
+                    unsafe { self.free(first) };
+                    tail = self.tail.index.load(Acquire);
+                    block = self.tail.block.load(Acquire);
+                    continue;
+                }
+            }
+            let new_tail = tail + ONE;
+            match self.tail.index.compare_exchange_weak(tail, new_tail, SeqCst, Acquire) {
+                Ok(_) => {
+                    // SAFETY: the CAS made this slot ours; the block stays
+                    // alive until every slot in it has been read, ours
+                    // included.
+                    unsafe {
+                        if offset + 1 == SLOTS {
+                            let n = std::mem::replace(&mut next, ptr::null_mut());
+                            self.tail.block.store(n, Release);
+                            self.tail.index.store(new_tail + ONE, Release);
+                            (*block).next.store(n, Release);
+                            if self.live_blocks() > self.keep {
+                                self.burst.store(true, Relaxed);
+                            }
+                        }
+                        let slot = &(*block).slots[offset];
+                        slot.value.with_mut(|p| (*p).write(v));
+                        slot.state.fetch_or(WRITTEN, Release);
+                    }
+                    break Ok(());
+                }
+                Err(now) => {
+                    tail = now;
+                    block = self.tail.block.load(Acquire);
+                    backoff.snooze();
+                }
+            }
+        };
+        if !next.is_null() {
+            // SAFETY: prepared but never published.
+            unsafe { self.free(next) };
+        }
+        r
+    }
+
+    /// Takes the oldest value; `Empty` and `Closed` are exact (no push had
+    /// claimed a slot at that instant).
+    pub(crate) fn pop(&self) -> Result<T, Drained> {
+        let mut backoff = Backoff::new();
+        let mut head = self.head.index.load(Acquire);
+        let mut block = self.head.block.load(Acquire);
+        loop {
+            let offset = (head >> SHIFT) % LAP;
+            if offset == SLOTS {
+                // The consumer of the last slot is moving on.
+                backoff.snooze();
+                head = self.head.index.load(Acquire);
+                block = self.head.block.load(Acquire);
+                continue;
+            }
+            let mut new_head = head + ONE;
+            if new_head & MORE == 0 {
+                std::sync::atomic::fence(SeqCst);
+                let tail = self.tail.index.load(Relaxed);
+                if head >> SHIFT == tail >> SHIFT {
+                    return Err(if tail & CLOSED != 0 { Drained::Closed } else { Drained::Empty });
+                }
+                if (head >> SHIFT) / LAP != (tail >> SHIFT) / LAP {
+                    new_head |= MORE;
+                }
+            }
+            if block.is_null() {
+                // The first block is being installed.
+                backoff.snooze();
+                head = self.head.index.load(Acquire);
+                block = self.head.block.load(Acquire);
+                continue;
+            }
+            match self.head.index.compare_exchange_weak(head, new_head, SeqCst, Acquire) {
+                Ok(_) => {
+                    // SAFETY: the CAS made this slot ours; the block lives
+                    // until its slots are all read, and ours is not yet.
+                    unsafe {
+                        if offset + 1 == SLOTS {
+                            let n = (*block).wait_next();
+                            let mut next_index = (new_head & !MORE) + ONE;
+                            if !(*n).next.load(Relaxed).is_null() {
+                                next_index |= MORE;
+                            }
+                            self.head.block.store(n, Release);
+                            self.head.index.store(next_index, Release);
+                        }
+                        let slot = &(*block).slots[offset];
+                        slot.wait_written();
+                        let v = slot.value.with(|p| (*p).assume_init_read());
+                        if offset + 1 == SLOTS {
+                            self.reclaim(block, 0);
+                        } else if slot.state.fetch_or(READ, AcqRel) & RECLAIM != 0 {
+                            self.reclaim(block, offset + 1);
+                        }
+                        return Ok(v);
+                    }
+                }
+                Err(now) => {
+                    head = now;
+                    block = self.head.block.load(Acquire);
+                    backoff.snooze();
+                }
+            }
+        }
+    }
+
+    /// Frees `block` once every slot from `start` on has been read: a slot
+    /// still being read is flagged, and its reader continues from there.
+    ///
+    /// # Safety
+    ///
+    /// The block's last slot has been read (by the caller or earlier), and
+    /// slots before `start` too.
+    unsafe fn reclaim(&self, block: *mut Block<T>, start: usize) {
+        // SAFETY: caller's contract: the block is alive until freed here.
+        unsafe {
+            for i in start..SLOTS - 1 {
+                let slot = &(*block).slots[i];
+                if slot.state.load(Acquire) & READ == 0 && slot.state.fetch_or(RECLAIM, AcqRel) & READ == 0 {
+                    return;
+                }
+            }
+            let keep = if self.burst.load(Relaxed) { MIN_SPARES } else { self.keep };
+            if self.live_blocks() <= 1 {
+                // The burst has drained: from the next block on, keep the
+                // usual amount again.
+                self.burst.store(false, Relaxed);
+            }
+            self.free_keeping(block, keep);
+        }
+    }
+
+    /// Sets the close mark; true iff this call set it.
+    pub(crate) fn close(&self) -> bool {
+        self.tail.index.fetch_or(CLOSED, SeqCst) & CLOSED == 0
+    }
+
+    /// Positions `p` normalised: a boundary position counts as the first
+    /// slot of the next block.
+    fn norm(p: usize) -> usize {
+        let pos = p >> SHIFT;
+        if pos % LAP == SLOTS { pos + 1 } else { pos }
+    }
+
+    /// The number of values buffered (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        loop {
+            let tail = self.tail.index.load(SeqCst);
+            let head = self.head.index.load(SeqCst);
+            if self.tail.index.load(SeqCst) == tail {
+                let (t, h) = (Self::norm(tail), Self::norm(head));
+                // Each block boundary between them holds no value.
+                return (t - h) - (t / LAP - h / LAP);
+            }
+        }
+    }
+
+    /// A hint: a pop might find a value (or the close).
+    #[inline]
+    pub(crate) fn maybe_poppable(&self) -> bool {
+        let tail = self.tail.index.load(Relaxed);
+        tail & CLOSED != 0 || tail >> SHIFT != self.head.index.load(Relaxed) >> SHIFT
+    }
+
+    /// Values the allocated blocks can hold right now (the spare included).
+    pub(crate) fn capacity(&self) -> usize {
+        let (t, h) = (Self::norm(self.tail.index.load(SeqCst)), Self::norm(self.head.index.load(SeqCst)));
+        let live = if self.head.block.load(Acquire).is_null() { 0 } else { t / LAP - h / LAP + 1 };
+        (live + self.spares.lock().len()) * SLOTS
+    }
+}
+
+impl<T> Drop for Blocks<T> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no other thread touches the queue. Values
+        // between head and tail are written; blocks up to tail's are ours.
+        unsafe {
+            let mut head = self.head.index.load(Relaxed) & !MORE;
+            let tail = self.tail.index.load(Relaxed) & !CLOSED;
+            let mut block = self.head.block.load(Relaxed);
+            while head >> SHIFT != tail >> SHIFT {
+                let offset = (head >> SHIFT) % LAP;
+                if offset < SLOTS {
+                    (*block).slots[offset].value.with_mut(|p| (*p).assume_init_drop());
+                } else {
+                    let next = (*block).next.load(Relaxed);
+                    drop(Box::from_raw(block));
+                    block = next;
+                }
+                head += ONE;
+            }
+            if !block.is_null() {
+                drop(Box::from_raw(block));
+            }
+            for Spare(b) in std::mem::take(&mut *self.spares.lock()) {
+                drop(Box::from_raw(b));
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_across_blocks_close_and_len() {
+        let q = Blocks::default();
+        assert_eq!(q.pop(), Err(Drained::Empty));
+        for i in 0..200 {
+            q.push(i).unwrap();
+        }
+        assert_eq!(q.len(), 200);
+        for i in 0..150 {
+            assert_eq!(q.pop(), Ok(i));
+        }
+        assert_eq!(q.len(), 50);
+        assert!(q.close());
+        assert!(!q.close());
+        assert_eq!(q.push(7), Err((7, Refused::Closed)));
+        for i in 150..200 {
+            assert_eq!(q.pop(), Ok(i));
+        }
+        assert_eq!(q.pop(), Err(Drained::Closed));
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn a_steady_stream_recycles_one_block_and_a_burst_gives_memory_back() {
+        let q = Blocks::default();
+        for round in 0..1000 {
+            q.push(round).unwrap();
+            assert_eq!(q.pop(), Ok(round));
+        }
+        assert!(q.capacity() <= (2 + MIN_SPARES) * SLOTS, "a steady stream holds a few blocks: {}", q.capacity());
+        // A burst the cache keeps: refilling it allocates nothing new.
+        for i in 0..1000 {
+            q.push(i).unwrap();
+        }
+        while q.pop().is_ok() {}
+        let kept = q.capacity();
+        assert!(kept >= 1000, "a 1000-value burst is kept for the next one: {kept}");
+        // A burst beyond what the cache keeps gives its memory back.
+        for i in 0..100_000 {
+            q.push(i).unwrap();
+        }
+        assert!(q.capacity() >= 100_000);
+        while q.pop().is_ok() {}
+        assert!(q.capacity() <= (1 + MIN_SPARES) * SLOTS, "drained: {} slots kept", q.capacity());
+    }
+
+    #[test]
+    fn drops_what_is_left_and_every_block() {
+        let v = std::sync::Arc::new(());
+        let q = Blocks::default();
+        for _ in 0..100 {
+            q.push(v.clone()).unwrap();
+        }
+        for _ in 0..40 {
+            drop(q.pop().unwrap());
+        }
+        drop(q);
+        assert_eq!(std::sync::Arc::strong_count(&v), 1);
+    }
+
+    #[test]
+    fn concurrent_producers_and_consumers_lose_nothing() {
+        let q = std::sync::Arc::new(Blocks::default());
+        let per = 50_000u64;
+        let producers: Vec<_> = (0..2)
+            .map(|p| {
+                let q = q.clone();
+                std::thread::spawn(move || (0..per).for_each(|i| q.push(p * per + i).unwrap()))
+            })
+            .collect();
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    let (mut got, mut last) = (Vec::new(), [None::<u64>; 2]);
+                    while got.len() < per as usize {
+                        if let Ok(v) = q.pop() {
+                            let p = (v / per) as usize;
+                            assert!(last[p].is_none_or(|l| l < v), "per-producer order");
+                            last[p] = Some(v);
+                            got.push(v);
+                        } else {
+                            std::thread::yield_now();
+                        }
+                    }
+                    got
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        let mut all: Vec<u64> = consumers.into_iter().flat_map(|c| c.join().unwrap()).collect();
+        all.sort();
+        assert_eq!(all, (0..2 * per).collect::<Vec<_>>());
+    }
+}
