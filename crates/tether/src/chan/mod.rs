@@ -134,14 +134,17 @@ mod core;
 mod dynamic;
 mod error;
 mod future;
+mod guard;
 mod iter;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod macros;
 mod permit;
 mod polled;
+mod recv;
 mod ring;
 mod select;
+mod send;
 mod timeout;
 mod waiter;
 

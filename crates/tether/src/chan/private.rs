@@ -6,10 +6,11 @@ use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll};
 use std::time::Duration;
 
-pub use super::arms::{RecvArm, SendArm};
 pub use super::polled::{AfterArm, DoneArm, FutArm, TickArm};
+pub use super::recv::RecvArm;
 pub use super::select::{Arm, Completion, Reg, Registrar};
 use super::select::{Ended, MAX_ARMS, SelectState, run_blocking};
+pub use super::send::SendArm;
 use super::{Receiver, Sender};
 use crate::ctx::Context;
 use crate::time::Ticker;
