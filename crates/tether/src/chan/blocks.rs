@@ -494,41 +494,4 @@ mod tests {
         drop(q);
         assert_eq!(std::sync::Arc::strong_count(&v), 1);
     }
-
-    #[test]
-    fn concurrent_producers_and_consumers_lose_nothing() {
-        let q = std::sync::Arc::new(Blocks::default());
-        let per = 50_000u64;
-        let producers: Vec<_> = (0..2)
-            .map(|p| {
-                let q = q.clone();
-                std::thread::spawn(move || (0..per).for_each(|i| q.push(p * per + i).unwrap()))
-            })
-            .collect();
-        let consumers: Vec<_> = (0..2)
-            .map(|_| {
-                let q = q.clone();
-                std::thread::spawn(move || {
-                    let (mut got, mut last) = (Vec::new(), [None::<u64>; 2]);
-                    while got.len() < per as usize {
-                        if let Ok(v) = q.pop() {
-                            let p = (v / per) as usize;
-                            assert!(last[p].is_none_or(|l| l < v), "per-producer order");
-                            last[p] = Some(v);
-                            got.push(v);
-                        } else {
-                            std::thread::yield_now();
-                        }
-                    }
-                    got
-                })
-            })
-            .collect();
-        for p in producers {
-            p.join().unwrap();
-        }
-        let mut all: Vec<u64> = consumers.into_iter().flat_map(|c| c.join().unwrap()).collect();
-        all.sort();
-        assert_eq!(all, (0..2 * per).collect::<Vec<_>>());
-    }
 }

@@ -225,14 +225,20 @@ impl<T> Guard<'_, T> {
         Some(n)
     }
 
-    /// The first receiver a send would serve, skipping the caller's own
-    /// select (`me`) and dropping stale nodes: `Some(true)` if it accepts a
-    /// hand-off, `Some(false)` if it only takes notifications.
-    fn first_receiver(&mut self, me: *const Token) -> Option<bool> {
-        let mut cur = self.recvq.front();
+    /// The first live waiter from `cur` on, in the send list (`senders`)
+    /// or the receive list, that is not `me`'s (the caller's own select);
+    /// stale waiters met on the way (their select completed elsewhere, or
+    /// they gave up) are unlinked. Walk on from `next(node)`.
+    fn next_live<'f>(
+        &mut self,
+        senders: bool,
+        mut cur: Option<NonNull<Waiter<T>>>,
+        me: *const Token,
+    ) -> Option<(NonNull<Waiter<T>>, Facts<'f>)> {
         while let Some(n) = cur {
-            // SAFETY: `n` is linked here; we hold the lock.
-            let (f, next) = unsafe { (facts(n), self.recvq.next(n)) };
+            let list = if senders { &self.sendq } else { &self.recvq };
+            // SAFETY: `n` is linked in `list`; we hold the lock.
+            let (f, next) = unsafe { (facts(n), list.next(n)) };
             cur = next;
             if ptr::eq(f.token, me) {
                 continue;
@@ -242,9 +248,26 @@ impl<T> Guard<'_, T> {
                 unsafe { self.unlink(n) };
                 continue;
             }
-            return Some(matches!(f.role, Role::Recv { accept: true }));
+            return Some((n, f));
         }
         None
+    }
+
+    /// The node after `n` in its list.
+    ///
+    /// # Safety
+    ///
+    /// `n` is linked in the send list (`senders`) or the receive list.
+    unsafe fn after(&self, senders: bool, n: NonNull<Waiter<T>>) -> Option<NonNull<Waiter<T>>> {
+        // SAFETY: caller's contract; we hold the lock.
+        unsafe { if senders { self.sendq.next(n) } else { self.recvq.next(n) } }
+    }
+
+    /// Whether the first receiver a send would serve accepts a hand-off
+    /// (`Some(false)`: it only takes notifications).
+    fn first_receiver(&mut self, me: *const Token) -> Option<bool> {
+        let front = self.recvq.front();
+        self.next_live(false, front, me).map(|(_, f)| matches!(f.role, Role::Recv { accept: true }))
     }
 
     /// True if a send by the owner of `me` would complete now.
@@ -268,24 +291,15 @@ impl<T> Guard<'_, T> {
     /// blocking one's. Stale nodes met on the way are dropped.
     fn offered_sender(&mut self, me: *const Token, waits: bool) -> Option<NonNull<Waiter<T>>> {
         let mut cur = self.sendq.front();
-        while let Some(n) = cur {
-            // SAFETY: `n` is linked here; we hold the lock.
-            let (f, next) = unsafe { (facts(n), self.sendq.next(n)) };
-            cur = next;
-            if ptr::eq(f.token, me) {
-                continue;
-            }
-            if !f.token.is_waiting() {
-                // SAFETY: linked here.
-                unsafe { self.unlink(n) };
-                continue;
-            }
+        while let Some((n, f)) = self.next_live(true, cur, me) {
             if matches!(f.role, Role::Send { offer: true }) {
                 return Some(n);
             }
             if waits {
                 return None;
             }
+            // SAFETY: `next_live` returned a linked node.
+            cur = unsafe { self.after(true, n) };
         }
         None
     }
@@ -318,22 +332,19 @@ impl<T> Guard<'_, T> {
     pub(crate) fn send_now(&mut self, v: T, me: *const Token, wakes: &mut Wakes) -> Result<Option<Handoff<T>>, T> {
         if self.accepting > 0 && self.nothing_buffered() {
             let mut cur = self.recvq.front();
-            while let Some(n) = cur {
-                // SAFETY: `n` is linked here; we hold the lock.
-                let (f, next) = unsafe { (facts(n), self.recvq.next(n)) };
-                cur = next;
-                if ptr::eq(f.token, me) {
-                    continue;
-                }
+            while let Some((n, f)) = self.next_live(false, cur, me) {
                 if !matches!(f.role, Role::Recv { accept: true }) {
                     break; // it takes values from the buffer: needs room
                 }
-                // SAFETY: linked here.
-                unsafe { self.unlink(n) };
+                // SAFETY: `next_live` returned a linked node.
+                unsafe {
+                    cur = self.after(false, n);
+                    self.unlink(n);
+                }
                 if f.token.try_claim() {
                     return Ok(Some(Handoff { node: n, arm: f.arm, value: v }));
                 }
-                // Stale: its select completed elsewhere or gave up.
+                // It gave up just now.
             }
         }
         if self.has_room() {
@@ -428,11 +439,10 @@ impl<T> Guard<'_, T> {
     /// receiver is waiting for it.
     pub(crate) fn notify_async_sender(&mut self, me: *const Token, wakes: &mut Wakes) {
         let mut cur = self.sendq.front();
-        while let Some(n) = cur {
-            // SAFETY: `n` is linked here; we hold the lock.
-            let (f, next) = unsafe { (facts(n), self.sendq.next(n)) };
-            cur = next;
-            if matches!(f.role, Role::Send { offer: true }) || ptr::eq(f.token, me) {
+        while let Some((n, f)) = self.next_live(true, cur, me) {
+            // SAFETY: `next_live` returned a linked node.
+            cur = unsafe { self.after(true, n) };
+            if matches!(f.role, Role::Send { offer: true }) {
                 continue;
             }
             // SAFETY: linked here.

@@ -162,16 +162,13 @@ impl<T> Reservation<T> {
             let node = self.node.expect("a registered reservation has a node");
             // SAFETY: the node is ours until we give it back.
             let token = unsafe { &*std::ptr::from_ref(node.as_ref().own_token()) };
-            if token.try_abort() {
+            match token.abort_or_outcome() {
                 // SAFETY: our node; unlinked under the lock, no peer can
                 // reach it afterwards.
-                unsafe { chan.lock().unlink(node) };
-            } else {
-                token.wait_outcome();
+                None => unsafe { chan.lock().unlink(node) },
                 // SAFETY: the outcome was published to us.
-                if unsafe { node.as_ref().meta(|m| m.granted) } {
-                    chan.with_lock(|g, w| g.release_grant(w));
-                }
+                Some(_) if unsafe { node.as_ref().meta(|m| m.granted) } => chan.with_lock(|g, w| g.release_grant(w)),
+                Some(_) => {}
             }
         }
         self.release_node(chan);

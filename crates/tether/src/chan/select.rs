@@ -359,10 +359,9 @@ pub(crate) fn run_blocking<A: Arm + ?Sized>(
             Some((_, _)) => token.wait_outcome(),
             None => match token.wait_blocking(wake_at, || first_polled_ready(arms).is_some()) {
                 Waited::Outcome(o) => o,
-                Waited::Ready | Waited::Timeout => {
-                    if !token.try_abort() {
-                        token.wait_outcome()
-                    } else {
+                Waited::Ready | Waited::Timeout => match token.abort_or_outcome() {
+                    Some(o) => o,
+                    None => {
                         unregister_all(arms);
                         if let Some(i) = first_polled_ready(arms)
                             && arms[i].try_fire(true)
@@ -374,7 +373,7 @@ pub(crate) fn run_blocking<A: Arm + ?Sized>(
                         }
                         continue;
                     }
-                }
+                },
             },
         };
         if let Some(w) = finish(arms, o, true) {
@@ -422,29 +421,31 @@ impl SelectState {
                 // A future arm may have woken us: look at it only once the
                 // token is ours (no peer can complete another arm then),
                 // and start over.
-                None if has_futures && self.token.try_abort() => {
-                    self.registered = false;
-                    unregister_all(arms);
-                    return self.poll_fresh(arms, has_default, biased, cx, buf);
-                }
-                None if has_futures => self.token.wait_outcome(),
-                None => match first_polled_ready(arms) {
-                    Some(i) if self.token.try_abort() => {
-                        self.registered = false;
-                        unregister_all(arms);
-                        if arms[i].try_fire(true) {
-                            return Poll::Ready(Some(i));
-                        }
-                        return self.poll_fresh(arms, has_default, biased, cx, buf);
-                    }
-                    Some(_) => self.token.wait_outcome(),
-                    None => {
+                None => {
+                    // A `done`/`after`/`tick` arm may be ready, or a future
+                    // arm may have woken us (it can be looked at only once
+                    // the token is ours: no peer completes another arm then).
+                    let polled = first_polled_ready(arms);
+                    if polled.is_none() && !has_futures {
                         for a in arms.iter_mut().filter(|a| a.enabled()) {
                             a.rewake(cx.waker());
                         }
                         return Poll::Pending;
                     }
-                },
+                    match self.token.abort_or_outcome() {
+                        Some(o) => o,
+                        None => {
+                            self.registered = false;
+                            unregister_all(arms);
+                            if let Some(i) = polled
+                                && arms[i].try_fire(true)
+                            {
+                                return Poll::Ready(Some(i));
+                            }
+                            return self.poll_fresh(arms, has_default, biased, cx, buf);
+                        }
+                    }
+                }
             };
             self.registered = false;
             if let Some(w) = finish(arms, o, true) {
@@ -503,11 +504,10 @@ impl SelectState {
         if !std::mem::take(&mut self.registered) {
             return;
         }
-        if self.token.try_abort() {
+        let Some(o) = self.token.abort_or_outcome() else {
             unregister_all(arms);
             return;
-        }
-        let o = self.token.wait_outcome();
+        };
         let w = match o {
             Outcome::Done(w) | Outcome::Notified(w) => w,
         };

@@ -10,7 +10,7 @@ use super::core::{Chan, Wakes};
 use super::error::{SendError, TrySendError};
 use super::select::{Arm, Completion, Reg, Registrar};
 use super::waiter::{Role, Waiter};
-use crate::waiter::{Outcome, Token, Waited};
+use crate::waiter::{Outcome, Token};
 
 /// A send, alone or as a select arm.
 #[doc(hidden)]
@@ -290,16 +290,9 @@ impl<'a, T> SendArm<'a, T> {
                 self.release();
                 return Some(self.take());
             }
-            let token = self.own_token();
-            let o = match token.wait_blocking(deadline, || false) {
-                Waited::Outcome(o) => o,
-                _ => {
-                    if token.try_abort() {
-                        self.unregister();
-                        return None;
-                    }
-                    token.wait_outcome()
-                }
+            let Some(o) = self.own_token().wait_or_give_up(deadline) else {
+                self.unregister();
+                return None;
             };
             if self.collect_outcome(o) {
                 self.release();
@@ -313,12 +306,10 @@ impl<'a, T> SendArm<'a, T> {
     /// Cancels a single send whose future is dropped.
     pub(crate) fn cancel(&mut self) {
         if self.registered {
-            let token = self.own_token();
-            if token.try_abort() {
+            let Some(o) = self.own_token().abort_or_outcome() else {
                 self.unregister();
                 return;
-            }
-            let o = token.wait_outcome();
+            };
             self.collect_outcome(o);
         }
         self.release();

@@ -195,6 +195,22 @@ impl Token {
         }
     }
 
+    /// The owner gives up: `None` if nobody had claimed the token (nothing
+    /// happened), else the outcome a peer published (at most a few
+    /// instructions away).
+    pub(crate) fn abort_or_outcome(&self) -> Option<Outcome> {
+        if self.try_abort() { None } else { Some(self.wait_outcome()) }
+    }
+
+    /// A blocking owner waits for an outcome until `deadline`: `None` if
+    /// the deadline passed and the owner gave up before any peer claimed.
+    pub(crate) fn wait_or_give_up(&self, deadline: Option<Instant>) -> Option<Outcome> {
+        match self.wait_blocking(deadline, || false) {
+            Waited::Outcome(o) => Some(o),
+            _ => self.abort_or_outcome(),
+        }
+    }
+
     /// Makes sure no peer will claim the token from now on: aborts it if it
     /// is waiting, waits out a claim in progress, and accepts it as it is
     /// otherwise. For owners that vanish without their usual clean-up.
