@@ -26,6 +26,10 @@ mod permit;
 mod semaphore;
 mod wait_group;
 
+#[cfg(all(test, loom))]
+mod loom_tests;
+#[cfg(all(test, not(loom)))]
+mod tests;
 
 pub use atomic_value::*;
 pub use cond::*;
