@@ -30,6 +30,7 @@ impl<T> Slab<T> {
         self.len
     }
 
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -1,449 +1,35 @@
-//! [`Cond`], Go's `sync.Cond` for threads and tasks alike, and the
-//! [`Mutex`] it pairs with.
+//! [`Cond`], Go's `sync.Cond` for threads and tasks alike (it waits with
+//! tether's [`Mutex`]).
 //!
-//! Design: a `Cond` is a FIFO queue of waiters behind a small internal lock.
-//! A wait registers itself in that queue *while still holding the caller's
-//! mutex*, and only then unlocks it; a notifier that changed the shared
-//! state under the mutex therefore always finds the waiter (no lost
-//! wakeups), exactly like Go's `notifyList`. `notify_one` pops the oldest
-//! waiter (FIFO, as Go does), `notify_all` takes every waiter present.
-//!
-//! The mutex is tether's own because the wait must give the lock back
-//! after waking, and neither `std::sync::MutexGuard` (no way back to its
-//! mutex, not `Send`) nor a runtime-specific async mutex serves both
-//! threads and tasks. Its guard is `Send`, so an async wait keeps the
-//! future `Send`.
+//! Design: a `Cond` is the crate's intrusive waiter list behind a lock. A wait links its node (pinned in the wait's future, or on the
+//! blocked thread's stack) *while still holding the caller's mutex*, and
+//! only then unlocks it; a notifier that changed the shared state under
+//! the mutex therefore always finds the waiter (no lost wakeups), exactly
+//! like Go's `notifyList`. `notify_one` completes the oldest waiter still
+//! waiting (FIFO, as Go does); `notify_all` every waiter that arrived
+//! before it. The outcome a waiter receives says which of the two woke it,
+//! so a waiter that gives up after a `notify_one` passes it on, and one
+//! woken by a broadcast does not.
 
-use std::cell::UnsafeCell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::marker::PhantomData;
-use std::ops::{Deref, DerefMut};
-use std::pin::Pin;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
-use std::task::{Context as TaskCx, Poll, Waker};
-use std::time::Duration;
+use std::pin::{Pin, pin};
+use std::sync::atomic::Ordering::SeqCst;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
+#[cfg(doc)]
+use super::mutex::Mutex;
+use super::mutex::MutexGuard;
+use super::node::{ListLock, Node, Owner, WakeBatch, complete_front, node};
 use crate::ctx::{self, Context};
-use crate::sync_impl::{AtomicU8, AtomicUsize, Mutex as RawMutex, lock};
-use crate::waiter::{self, Wake};
+use crate::sync_impl::AtomicUsize;
+use crate::waiter::{List, Outcome, Waited};
 
-// ---------------------------------------------------------------------------
-// A FIFO of waiters with O(1) push/pop and O(log n) lookup by sequence
-// number. Sequence numbers only grow, so the deque stays sorted and a
-// waiter finds (or removes) itself by binary search. Shared with the
-// semaphore.
-
-pub(crate) struct Fifo<W> {
-    next: u64,
-    queue: VecDeque<(u64, W)>,
-}
-
-impl<W> Fifo<W> {
-    pub(crate) const fn new() -> Self {
-        Fifo { next: 0, queue: VecDeque::new() }
-    }
-
-    /// Appends `w`; returns its sequence number (its key).
-    pub(crate) fn push(&mut self, w: W) -> u64 {
-        let seq = self.next;
-        self.next += 1;
-        self.queue.push_back((seq, w));
-        seq
-    }
-
-    fn index(&self, seq: u64) -> Option<usize> {
-        self.queue.binary_search_by_key(&seq, |e| e.0).ok()
-    }
-
-    pub(crate) fn contains(&self, seq: u64) -> bool {
-        self.index(seq).is_some()
-    }
-
-    pub(crate) fn get_mut(&mut self, seq: u64) -> Option<&mut W> {
-        let i = self.index(seq)?;
-        Some(&mut self.queue[i].1)
-    }
-
-    pub(crate) fn remove(&mut self, seq: u64) -> Option<W> {
-        let i = self.index(seq)?;
-        self.queue.remove(i).map(|e| e.1)
-    }
-
-    pub(crate) fn front(&self) -> Option<&W> {
-        self.queue.front().map(|e| &e.1)
-    }
-
-    pub(crate) fn pop(&mut self) -> Option<W> {
-        self.queue.pop_front().map(|e| e.1)
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.queue.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.queue.is_empty()
-    }
-
-    /// The sequence number the next push will get.
-    pub(crate) fn next_seq(&self) -> u64 {
-        self.next
-    }
-
-    /// Takes every entry, oldest first.
-    pub(crate) fn take_all(&mut self) -> VecDeque<(u64, W)> {
-        std::mem::take(&mut self.queue)
-    }
-}
-
-/// Parks until `ready()` (spinning briefly first, see `waiter::block_until`).
-/// Under loom it parks at once: spinning only multiplies the interleavings
-/// loom must explore, hiding the interesting ones behind the preemption
-/// bound.
-pub(crate) fn block_until(ready: impl FnMut() -> bool, deadline: Option<std::time::Instant>) -> bool {
-    #[cfg(loom)]
-    if deadline.is_none() {
-        let mut ready = ready;
-        loop {
-            if ready() {
-                return true;
-            }
-            crate::clock::park();
-        }
-    }
-    waiter::block_until(ready, deadline)
-}
-
-// ---------------------------------------------------------------------------
-// Mutex
-
-const LOCKED: u8 = 1;
-/// Some waiter is queued: unlocking must take the slow path and wake one.
-/// Only ever set or cleared under the queue lock.
-const WAITERS: u8 = 2;
-
-/// A mutual-exclusion lock that both threads (`lock_blocking`) and async
-/// tasks (`lock().await`) can take, and that [`Cond`] waits with.
-///
-/// Unlike `std::sync::Mutex`, its guard is `Send` (an async task may hold
-/// it across `.await` and still be spawned on a multi-threaded runtime),
-/// and there is no poisoning: a panic while holding the lock just unlocks
-/// it. Unlike `tokio::sync::Mutex`, it needs no runtime.
-///
-/// Uncontended lock and unlock are one atomic compare-and-swap each.
-/// Under contention a locker spins briefly, then queues and parks (or
-/// returns `Pending`); an unlock wakes the oldest queued locker, which
-/// then competes for the lock again (a newcomer may take it first: the
-/// lock favours throughput over strict fairness, like `std`'s).
-///
-/// ```
-/// use std::sync::Arc;
-/// use tether::sync::Mutex;
-///
-/// let counter = Arc::new(Mutex::new(0));
-/// let handles: Vec<_> = (0..4)
-///     .map(|_| {
-///         let c = counter.clone();
-///         std::thread::spawn(move || *c.lock_blocking() += 1)
-///     })
-///     .collect();
-/// for h in handles {
-///     h.join().unwrap();
-/// }
-/// assert_eq!(*counter.lock_blocking(), 4);
-/// ```
-pub struct Mutex<T: ?Sized> {
-    state: AtomicU8,
-    queue: RawMutex<Fifo<Wake>>,
-    value: UnsafeCell<T>,
-}
-
-// SAFETY: the lock protocol hands `&mut T` to one guard at a time, so the
-// mutex may be shared between threads whenever `T` may be sent between them
-// (the same bound as `std::sync::Mutex`).
-unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
-
-impl<T> Mutex<T> {
-    /// A new, unlocked mutex holding `value`.
-    pub fn new(value: T) -> Self {
-        Mutex { state: AtomicU8::new(0), queue: RawMutex::new(Fifo::new()), value: UnsafeCell::new(value) }
-    }
-
-    /// Consumes the mutex and returns the value.
-    pub fn into_inner(self) -> T {
-        self.value.into_inner()
-    }
-}
-
-impl<T: ?Sized> Mutex<T> {
-    /// Takes the lock if it is free right now.
-    ///
-    /// ```
-    /// let m = tether::sync::Mutex::new(1);
-    /// let g = m.try_lock().unwrap();
-    /// assert!(m.try_lock().is_none());
-    /// drop(g);
-    /// assert!(m.try_lock().is_some());
-    /// ```
-    pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.try_acquire().then(|| MutexGuard::new(self))
-    }
-
-    /// Parks the calling thread until the lock is free, then takes it.
-    /// Needs no runtime. Do not call it from async code that might wait on
-    /// a task holding the lock: use [`lock`](Mutex::lock) there.
-    pub fn lock_blocking(&self) -> MutexGuard<'_, T> {
-        if !self.try_acquire() {
-            self.lock_slow_blocking();
-        }
-        MutexGuard::new(self)
-    }
-
-    /// Waits (asynchronously) until the lock is free, then takes it.
-    ///
-    /// ```
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let m = tether::sync::Mutex::new(vec![1]);
-    /// m.lock().await.push(2);
-    /// assert_eq!(*m.lock().await, [1, 2]);
-    /// # });
-    /// ```
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel-safe: dropping the future before it completes leaves the lock
-    /// untouched, and if an unlock had already picked this waiter to wake,
-    /// the wakeup is passed on to the next queued locker.
-    pub fn lock(&self) -> Lock<'_, T> {
-        Lock { mutex: self, seq: None }
-    }
-
-    /// The value, through a unique borrow (no locking needed).
-    pub fn get_mut(&mut self) -> &mut T {
-        self.value.get_mut()
-    }
-
-    #[inline]
-    fn try_acquire(&self) -> bool {
-        let mut s = self.state.load(Relaxed);
-        while s & LOCKED == 0 {
-            match self.state.compare_exchange_weak(s, s | LOCKED, Acquire, Relaxed) {
-                Ok(_) => return true,
-                Err(now) => s = now,
-            }
-        }
-        false
-    }
-
-    /// Under the queue lock: takes the lock if free, else queues `wake`
-    /// (after flagging WAITERS so that the holder's unlock wakes someone).
-    /// `None` means the lock was taken.
-    fn acquire_or_enqueue(&self, wake: impl FnOnce() -> Wake) -> Option<u64> {
-        let mut q = lock(&self.queue);
-        let mut s = self.state.load(Relaxed);
-        loop {
-            let want = if s & LOCKED == 0 {
-                s | LOCKED
-            } else if s & WAITERS == 0 {
-                s | WAITERS
-            } else {
-                break;
-            };
-            match self.state.compare_exchange(s, want, Acquire, Relaxed) {
-                Ok(_) if s & LOCKED == 0 => return None,
-                Ok(_) => break,
-                Err(now) => s = now,
-            }
-        }
-        Some(q.push(wake()))
-    }
-
-    fn lock_slow_blocking(&self) {
-        #[cfg(not(loom))] // see `block_until`
-        for round in 0..waiter::SPIN_ROUNDS {
-            if self.try_acquire() {
-                return;
-            }
-            waiter::spin(round);
-        }
-        loop {
-            let Some(seq) = self.acquire_or_enqueue(Wake::current_thread) else { return };
-            block_until(|| !lock(&self.queue).contains(seq), None);
-            if self.try_acquire() {
-                return;
-            }
-        }
-    }
-
-    #[inline]
-    fn unlock(&self) {
-        if self.state.compare_exchange(LOCKED, 0, Release, Relaxed).is_err() {
-            self.unlock_slow();
-        }
-    }
-
-    fn unlock_slow(&self) {
-        let mut q = lock(&self.queue);
-        // We hold both the mutex and the queue lock: no one else can change
-        // `state` now, so a plain store is exact.
-        let next = q.pop();
-        self.state.store(if q.is_empty() { 0 } else { WAITERS }, Release);
-        drop(q);
-        if let Some(w) = next {
-            w.wake();
-        }
-    }
-
-    /// A queued locker gives up. If an unlock already picked it (it is no
-    /// longer queued), it passes that wakeup on so that no locker sleeps
-    /// while the lock is free.
-    fn cancel_lock(&self, seq: u64) {
-        let mut q = lock(&self.queue);
-        if q.remove(seq).is_some() {
-            if q.is_empty() {
-                self.state.fetch_and(!WAITERS, Relaxed);
-            }
-            return;
-        }
-        let next = q.pop();
-        if q.is_empty() {
-            self.state.fetch_and(!WAITERS, Relaxed);
-        }
-        drop(q);
-        if let Some(w) = next {
-            w.wake();
-        }
-    }
-}
-
-impl<T: Default> Default for Mutex<T> {
-    fn default() -> Self {
-        Mutex::new(T::default())
-    }
-}
-
-impl<T> From<T> for Mutex<T> {
-    fn from(value: T) -> Self {
-        Mutex::new(value)
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("Mutex");
-        match self.try_lock() {
-            Some(g) => d.field("value", &&*g),
-            None => d.field("value", &format_args!("<locked>")),
-        };
-        d.finish()
-    }
-}
-
-/// Future returned by [`Mutex::lock`].
-///
-/// # Cancel safety
-///
-/// Cancel-safe: see [`Mutex::lock`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct Lock<'a, T: ?Sized> {
-    mutex: &'a Mutex<T>,
-    seq: Option<u64>,
-}
-
-impl<'a, T: ?Sized> Future for Lock<'a, T> {
-    type Output = MutexGuard<'a, T>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<MutexGuard<'a, T>> {
-        let this = &mut *self;
-        if let Some(seq) = this.seq {
-            let mut q = lock(&this.mutex.queue);
-            if let Some(w) = q.get_mut(seq) {
-                w.update_task(cx.waker());
-                return Poll::Pending;
-            }
-            // An unlock picked us: compete for the lock again.
-            this.seq = None;
-        }
-        if this.mutex.try_acquire() {
-            return Poll::Ready(MutexGuard::new(this.mutex));
-        }
-        match this.mutex.acquire_or_enqueue(|| Wake::Task(cx.waker().clone())) {
-            None => Poll::Ready(MutexGuard::new(this.mutex)),
-            Some(seq) => {
-                this.seq = Some(seq);
-                Poll::Pending
-            }
-        }
-    }
-}
-
-impl<T: ?Sized> Drop for Lock<'_, T> {
-    fn drop(&mut self) {
-        if let Some(seq) = self.seq.take() {
-            self.mutex.cancel_lock(seq);
-        }
-    }
-}
-
-impl<T: ?Sized> fmt::Debug for Lock<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Lock").field("queued", &self.seq.is_some()).finish()
-    }
-}
-
-/// Proof of holding a [`Mutex`]: dereferences to the value, unlocks on
-/// drop. `Send` when `T: Send`, so it may be held across `.await` in a
-/// spawned task.
-#[must_use = "dropping the guard unlocks the mutex at once"]
-pub struct MutexGuard<'a, T: ?Sized> {
-    mutex: &'a Mutex<T>,
-    // Makes the guard `Sync` only for `T: Sync` (it hands out `&T`).
-    _marker: PhantomData<&'a mut T>,
-}
-
-impl<'a, T: ?Sized> MutexGuard<'a, T> {
-    fn new(mutex: &'a Mutex<T>) -> Self {
-        MutexGuard { mutex, _marker: PhantomData }
-    }
-
-    /// The mutex this guard locks.
-    pub fn mutex(guard: &Self) -> &'a Mutex<T> {
-        guard.mutex
-    }
-}
-
-impl<T: ?Sized> Deref for MutexGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: a guard exists only while its holder owns the lock, so no
-        // other reference to the value is live.
-        unsafe { &*self.mutex.value.get() }
-    }
-}
-
-impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`; `&mut self` makes this borrow unique.
-        unsafe { &mut *self.mutex.value.get() }
-    }
-}
-
-impl<T: ?Sized> Drop for MutexGuard<'_, T> {
-    fn drop(&mut self) {
-        self.mutex.unlock();
-    }
-}
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self, f)
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Cond
+/// The outcome of a waiter completed by [`Cond::notify_one`].
+const SIGNAL: Outcome = Outcome::Notified(0);
+/// The outcome of a waiter completed by [`Cond::notify_all`].
+const BROADCAST: Outcome = Outcome::Notified(1);
 
 /// A condition variable (Go's `sync.Cond`) for threads and async tasks
 /// alike: goroutine-style "wait until the state I care about changes",
@@ -512,25 +98,24 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 /// assert!(m.try_lock().is_some(), "the lock was released");
 /// ```
 pub struct Cond {
-    state: RawMutex<CondState>,
-    /// Waiters queued, for the notify fast path (no waiter: no locking).
+    state: ListLock<CondState>,
+    /// Waiters linked, for the notify fast path (no waiter: no locking).
     /// Written under `state`'s lock; see `notify_one` for why a notifier
     /// may read it without that lock.
     waiting: AtomicUsize,
 }
 
 struct CondState {
-    queue: Fifo<Wake>,
-    /// Every waiter with a sequence number below this was woken by a
-    /// `notify_all`; one at or above it that is no longer queued was
-    /// picked by a `notify_one`.
-    broadcast_upto: u64,
+    /// Oldest first; each node's data is its arrival number.
+    list: List<Node<u64>>,
+    /// The arrival number of the next waiter.
+    next: u64,
 }
 
 impl Cond {
     /// A condition variable with no waiters.
     pub fn new() -> Cond {
-        Cond { state: RawMutex::new(CondState { queue: Fifo::new(), broadcast_upto: 0 }), waiting: AtomicUsize::new(0) }
+        Cond { state: ListLock::new(CondState { list: List::new(), next: 0 }), waiting: AtomicUsize::new(0) }
     }
 
     /// Wakes the longest-waiting waiter, if any (Go's `Signal`). The caller
@@ -544,11 +129,11 @@ impl Cond {
         if self.waiting.load(SeqCst) == 0 {
             return;
         }
-        let mut s = lock(&self.state);
-        let next = s.queue.pop();
-        self.waiting.store(s.queue.len(), SeqCst);
+        let mut s = self.state.lock();
+        let woken = complete_front(&mut s.list, SIGNAL);
+        self.waiting.store(s.list.len(), SeqCst);
         drop(s);
-        if let Some(w) = next {
+        if let Some(Some(w)) = woken {
             w.wake();
         }
     }
@@ -559,13 +144,34 @@ impl Cond {
         if self.waiting.load(SeqCst) == 0 {
             return;
         }
-        let mut s = lock(&self.state);
-        s.broadcast_upto = s.queue.next_seq();
-        let all = s.queue.take_all();
-        self.waiting.store(0, SeqCst);
-        drop(s);
-        for (_, w) in all {
-            w.wake();
+        let mut batch = WakeBatch::new();
+        let mut s = self.state.lock();
+        // Waiters that arrive from now on wait for a later notify.
+        let upto = s.next;
+        loop {
+            while !batch.is_full() {
+                // SAFETY: linked in the list whose lock we hold.
+                let Some(w) = s.list.front().map(|p| unsafe { node(p) }) else { break };
+                // SAFETY: as above.
+                if unsafe { w.data() } >= upto {
+                    break;
+                }
+                s.list.pop_front();
+                if w.token().try_claim() {
+                    // The last touch of the node: its owner may free it.
+                    batch.push(w.token().finish(BROADCAST));
+                }
+                // Else its owner gave up: it finds the node already out.
+            }
+            // SAFETY: as above.
+            let more = s.list.front().is_some_and(|p| unsafe { node(p).data() } < upto);
+            self.waiting.store(s.list.len(), SeqCst);
+            drop(s);
+            batch.wake_all();
+            if !more {
+                return;
+            }
+            s = self.state.lock();
         }
     }
 
@@ -590,11 +196,12 @@ impl Cond {
     /// ```
     pub fn wait_blocking<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         let mutex = guard.mutex;
-        let reg = self.register(Wake::current_thread());
-        drop(guard); // only now: the waiter is already registered
-        block_until(|| reg.is_notified(), None);
+        let mut w = pin!(CondWaiter::new(self));
+        w.as_mut().register(Owner::Thread);
+        drop(guard); // only now: the waiter is already linked
+        w.as_mut().block(None, || false);
         let guard = mutex.lock_blocking();
-        reg.finish();
+        w.finish();
         guard
     }
 
@@ -617,11 +224,13 @@ impl Cond {
     ) -> (MutexGuard<'a, T>, bool) {
         let deadline = crate::clock::deadline_after(timeout);
         let mutex = guard.mutex;
-        let mut reg = self.register(Wake::current_thread());
+        let mut w = pin!(CondWaiter::new(self));
+        w.as_mut().register(Owner::Thread);
         drop(guard);
-        let notified = block_until(|| reg.is_notified(), Some(deadline)) || reg.cancel();
+        // A notification that races the timeout wins.
+        let notified = w.as_mut().block(Some(deadline), || false) || w.as_mut().cancel();
         let guard = mutex.lock_blocking();
-        reg.finish();
+        w.finish();
         (guard, !notified)
     }
 
@@ -653,18 +262,18 @@ impl Cond {
         ctx.check()?;
         let Some(scope) = ctx.scope() else { return Ok(self.wait_blocking(guard)) };
         let mutex = guard.mutex;
-        let mut reg = self.register(Wake::current_thread());
+        let mut w = pin!(CondWaiter::new(self));
+        w.as_mut().register(Owner::Thread);
         drop(guard);
-        let key = scope.register(Wake::current_thread());
-        if key.is_some() {
-            block_until(|| reg.is_notified() || scope.is_done(), None);
-        }
+        // The context unparks this thread when it is done.
+        let key = scope.register(crate::waiter::Wake::current_thread());
+        let notified = key.is_some() && w.as_mut().block(None, || scope.is_done());
         if let Some(key) = key {
             scope.unregister(key);
         }
-        if reg.is_notified() || reg.cancel() {
+        if notified || w.as_mut().cancel() {
             let guard = mutex.lock_blocking();
-            reg.finish();
+            w.finish();
             return Ok(guard);
         }
         Err(ctx.err().unwrap_or(ctx::Error::Canceled))
@@ -698,18 +307,20 @@ impl Cond {
     /// # Cancel safety
     ///
     /// Dropping the future loses no notification: before the first poll
-    /// it only drops the guard (unlocking); while waiting it unregisters;
-    /// if it had already been picked by a `notify_one` (and is dropped
-    /// while relocking) it passes that notification on to the next waiter.
-    /// The guard is not returned, so the lock is released either way.
+    /// it only drops the guard (unlocking); while waiting it unlinks its
+    /// waiter; if it had already been picked by a `notify_one` (and is
+    /// dropped while relocking) it passes that notification on to the next
+    /// waiter. The guard is not returned, so the lock is released either
+    /// way. The future is `!Unpin` (its waiter node lives inside it), so
+    /// waiting allocates nothing.
     pub async fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         let mutex = guard.mutex;
-        let reg = match self.sleep(guard, None).await {
-            Ok(reg) => reg,
-            Err(_) => unreachable!("a wait without a context cannot be cancelled"),
-        };
+        let mut w = pin!(CondWaiter::new(self));
+        if self.sleep(w.as_mut(), guard, None).await.is_err() {
+            unreachable!("a wait without a context cannot be cancelled");
+        }
         let guard = mutex.lock().await;
-        reg.finish();
+        w.finish();
         guard
     }
 
@@ -764,9 +375,10 @@ impl Cond {
         ctx: &Context,
     ) -> Result<MutexGuard<'a, T>, ctx::Error> {
         let mutex = guard.mutex;
-        let reg = self.sleep(guard, Some(ctx)).await?;
+        let mut w = pin!(CondWaiter::new(self));
+        self.sleep(w.as_mut(), guard, Some(ctx)).await?;
         let guard = mutex.lock().await;
-        reg.finish();
+        w.finish();
         Ok(guard)
     }
 
@@ -802,52 +414,40 @@ impl Cond {
         Ok(guard)
     }
 
-    /// The async core: at the first poll, registers and then unlocks; then
-    /// waits for a notification (or `ctx`). The returned registration is
-    /// still armed: dropping it before `finish` passes a signal on.
+    /// The async core: at the first poll, links the waiter and then
+    /// unlocks; then waits for a notification (or `ctx`). On `Ok` the
+    /// waiter is notified and still armed: dropping it before `finish`
+    /// passes a signal on.
     async fn sleep<T: ?Sized>(
         &self,
+        mut w: Pin<&mut CondWaiter<'_>>,
         guard: MutexGuard<'_, T>,
         ctx: Option<&Context>,
-    ) -> Result<Registration<'_>, ctx::Error> {
+    ) -> Result<(), ctx::Error> {
         let mut guard = Some(guard);
-        let mut reg: Option<Registration<'_>> = None;
         let mut done = ctx.map(Context::done);
         poll_fn(|cx| {
-            let r = match &mut reg {
-                Some(r) => r,
-                None => {
-                    if let Some(err) = ctx.and_then(Context::err) {
-                        drop(guard.take());
-                        return Poll::Ready(Err(err));
-                    }
-                    let r = reg.insert(self.register(Wake::Task(cx.waker().clone())));
-                    drop(guard.take()); // only now: the waiter is already registered
-                    r
+            if let Some(g) = guard.take() {
+                if let Some(err) = ctx.and_then(Context::err) {
+                    drop(g);
+                    return Poll::Ready(Err(err));
                 }
-            };
-            if r.poll_notified(cx.waker()) {
+                w.as_mut().register(Owner::Task(cx.waker()));
+                drop(g); // only now: the waiter is already linked
+            }
+            if w.as_mut().poll_notified(cx.waker()) {
                 return Poll::Ready(Ok(()));
             }
             let cancelled = done.as_mut().is_some_and(|d| Pin::new(d).poll(cx).is_ready());
             if !cancelled {
                 return Poll::Pending;
             }
-            if r.cancel() {
+            if w.as_mut().cancel() {
                 return Poll::Ready(Ok(())); // the notification wins
             }
             Poll::Ready(Err(ctx.and_then(Context::err).unwrap_or(ctx::Error::Canceled)))
         })
-        .await?;
-        Ok(reg.expect("registered at the first poll"))
-    }
-
-    fn register(&self, wake: Wake) -> Registration<'_> {
-        let mut s = lock(&self.state);
-        let seq = s.queue.push(wake);
-        self.waiting.store(s.queue.len(), SeqCst);
-        drop(s);
-        Registration { cond: self, seq, phase: Phase::Queued }
+        .await
     }
 
     /// The number of waiters currently queued (for tests and diagnostics).
@@ -869,80 +469,144 @@ impl fmt::Debug for Cond {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Phase {
-    /// In the queue (or possibly just popped: check under the lock).
-    Queued,
-    /// Popped by a notify, but the wait has not returned yet.
-    Notified,
+pub(super) enum Phase {
+    /// Not linked yet.
+    Idle,
+    /// Linked (or just completed by a notifier: the token tells).
+    Linked,
+    /// Completed by a notify, but the wait has not returned yet; `signal`:
+    /// by `notify_one` (to be passed on if the wait gives up).
+    Notified { signal: bool },
     /// Returned, or gave up without having been notified.
     Finished,
 }
 
-/// One waiter's place in a `Cond`. Dropped before `finish`, it makes sure
-/// no `notify_one` is swallowed.
-struct Registration<'c> {
+/// One wait's place in a `Cond`: a node pinned in the wait's future or on
+/// the blocked thread's stack. Dropped before `finish`, it makes sure no
+/// `notify_one` is swallowed, and that the node is unlinked.
+pub(super) struct CondWaiter<'c> {
     cond: &'c Cond,
-    seq: u64,
+    pub(super) node: Node<u64>,
     phase: Phase,
 }
 
-impl Registration<'_> {
-    fn is_notified(&self) -> bool {
-        self.phase != Phase::Queued || !lock(&self.cond.state).queue.contains(self.seq)
+impl<'c> CondWaiter<'c> {
+    pub(super) fn new(cond: &'c Cond) -> Self {
+        CondWaiter { cond, node: Node::new(0), phase: Phase::Idle }
     }
 
-    /// True once notified; else refreshes the task's waker.
-    fn poll_notified(&mut self, waker: &Waker) -> bool {
-        if self.phase != Phase::Queued {
-            return true;
+    pub(super) fn project(self: Pin<&mut Self>) -> (&'c Cond, &Node<u64>, &mut Phase) {
+        // SAFETY: nothing is moved out of the pinned waiter; the node is
+        // only used through a shared reference, in place.
+        let this = unsafe { self.get_unchecked_mut() };
+        (this.cond, &this.node, &mut this.phase)
+    }
+
+    /// Links the waiter (the caller still holds the mutex).
+    pub(super) fn register(self: Pin<&mut Self>, owner: Owner<'_>) {
+        let (cond, node, phase) = self.project();
+        debug_assert_eq!(*phase, Phase::Idle, "a cond waiter registers once");
+        owner.arm(node.token());
+        let mut s = cond.state.lock();
+        let arrival = s.next;
+        s.next += 1;
+        // SAFETY: the node is unlinked, armed and pinned, and `Drop`
+        // unlinks it before it goes; we hold the list's lock.
+        unsafe {
+            node.set_data(arrival);
+            s.list.push_back(node.ptr());
         }
-        let mut s = lock(&self.cond.state);
-        match s.queue.get_mut(self.seq) {
-            Some(w) => {
-                w.update_task(waker);
-                false
-            }
-            None => {
-                self.phase = Phase::Notified;
+        cond.waiting.store(s.list.len(), SeqCst);
+        drop(s);
+        *phase = Phase::Linked;
+    }
+
+    /// Records a notifier's outcome.
+    fn notified(phase: &mut Phase, o: Outcome) {
+        *phase = Phase::Notified { signal: o == SIGNAL };
+    }
+
+    /// The blocked thread waits for a notification (true), for `ready()`,
+    /// or for the deadline (false: still linked, `cancel` next).
+    pub(super) fn block(self: Pin<&mut Self>, deadline: Option<Instant>, ready: impl FnMut() -> bool) -> bool {
+        let (_, node, phase) = self.project();
+        if *phase != Phase::Linked {
+            return matches!(phase, Phase::Notified { .. });
+        }
+        match node.token().wait_blocking(deadline, ready) {
+            Waited::Outcome(o) => {
+                Self::notified(phase, o);
                 true
             }
+            Waited::Ready | Waited::Timeout => false,
+        }
+    }
+
+    /// True once notified; else makes sure the notifier wakes `waker`.
+    fn poll_notified(self: Pin<&mut Self>, waker: &Waker) -> bool {
+        let (_, node, phase) = self.project();
+        match *phase {
+            Phase::Linked => match node.token().poll(waker) {
+                Some(o) => {
+                    Self::notified(phase, o);
+                    true
+                }
+                None => false,
+            },
+            Phase::Notified { .. } => true,
+            Phase::Idle | Phase::Finished => false,
         }
     }
 
     /// Gives up waiting. Returns true if a notification had already
-    /// arrived (then the registration stays armed, to be `finish`ed or to
-    /// pass the notification on).
-    fn cancel(&mut self) -> bool {
-        if self.phase != Phase::Queued {
-            return self.phase == Phase::Notified;
+    /// arrived (then the waiter stays armed, to be `finish`ed or to pass
+    /// the notification on).
+    pub(super) fn cancel(self: Pin<&mut Self>) -> bool {
+        let (cond, node, phase) = self.project();
+        match *phase {
+            Phase::Linked => {}
+            Phase::Notified { .. } => return true,
+            Phase::Idle | Phase::Finished => return false,
         }
-        let mut s = lock(&self.cond.state);
-        if s.queue.remove(self.seq).is_some() {
-            self.cond.waiting.store(s.queue.len(), SeqCst);
-            self.phase = Phase::Finished;
+        if node.token().try_abort() {
+            Self::unlink(cond, node, phase);
             false
         } else {
-            self.phase = Phase::Notified;
+            // A notifier claimed it first: its outcome is instructions away.
+            Self::notified(phase, node.token().wait_outcome());
             true
         }
     }
 
+    /// The second half of giving up, once the token is aborted: no
+    /// notifier will complete the node, and unlinking it under the lock
+    /// (if a notifier has not popped it already) is all there is to do.
+    pub(super) fn unlink(cond: &Cond, node: &Node<u64>, phase: &mut Phase) {
+        let mut s = cond.state.lock();
+        // SAFETY: the node is linked in this list, or was popped by a
+        // notifier that found it aborted; we hold the list's lock.
+        unsafe { s.list.remove(node.ptr()) };
+        cond.waiting.store(s.list.len(), SeqCst);
+        drop(s);
+        *phase = Phase::Finished;
+    }
+
     /// The wait returned to its caller with the lock: nothing to pass on.
-    fn finish(mut self) {
-        self.phase = Phase::Finished;
+    pub(super) fn finish(self: Pin<&mut Self>) {
+        let (_, _, phase) = self.project();
+        *phase = Phase::Finished;
     }
 }
 
-impl Drop for Registration<'_> {
+impl Drop for CondWaiter<'_> {
     fn drop(&mut self) {
-        if self.phase == Phase::Finished || !self.cancel() {
-            return;
-        }
-        // Notified but never returned. A broadcast woke everyone it had to;
-        // a signal meant for "one waiter" goes to the next one instead.
-        let by_signal = self.seq >= lock(&self.cond.state).broadcast_upto;
-        if by_signal {
-            self.cond.notify_one();
+        // SAFETY: `drop` runs in place on the pinned waiter, and this is
+        // its last use.
+        let mut this = unsafe { Pin::new_unchecked(self) };
+        if this.as_mut().cancel() && this.phase == (Phase::Notified { signal: true }) {
+            // Notified but never returned. A broadcast woke everyone it had
+            // to; a signal meant for "one waiter" goes to the next one.
+            this.cond.notify_one();
         }
     }
 }

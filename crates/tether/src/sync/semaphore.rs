@@ -6,27 +6,36 @@
 //! single compare-and-swap. Once someone queues, the QUEUED bit routes
 //! every acquire and release through the waiter lock, where permits are
 //! granted strictly in arrival order; the word is then only written under
-//! that lock, so the grant loop reads it without racing. A waiter learns it
-//! was granted by no longer being queued (its permits were already moved to
-//! it).
+//! that lock, so the grant loop reads it without racing.
+//!
+//! Queued requests are nodes of the crate's intrusive waiter list, pinned
+//! in the [`Acquire`] future or on the blocked thread's stack. A grant
+//! moves the permits to the waiter under the lock and completes its claim
+//! token; a waiter that gives up either aborts its token first (it was not
+//! granted: it unlinks itself, letting the ones behind it through) or
+//! finds it claimed (it was: it gives the permits back).
 //!
 //! tokio's semaphore was not wrapped: it needs a runtime to block a thread
 //! and knows nothing of contexts.
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::{self, AcqRel, Relaxed};
-use std::task::{Context as TaskCx, Poll};
+use std::sync::atomic::Ordering::{AcqRel, Acquire as Acq, Relaxed, Release};
+use std::task::{Context as TaskCx, Poll, Waker};
 
-use super::cond::{Fifo, block_until};
+use super::node::{ListLock, Node, Owner, WakeBatch, node};
+use super::permit::{OwnedPermit, Permit};
 use crate::ctx::{self, Context, Done};
-use crate::sync_impl::{AtomicUsize, Mutex as RawMutex, MutexGuard as RawGuard, lock};
-use crate::waiter::Wake;
+use crate::sync_impl::{AtomicUsize, MutexGuard};
+use crate::waiter::{List, Outcome, Waited, Wake};
 
 const QUEUED: usize = 1;
 const ONE: usize = 2; // one permit, in the state word
+
+/// The outcome of a waiter whose permits were granted.
+const GRANTED: Outcome = Outcome::Done(0);
 
 /// A weighted semaphore: bounds how much of a resource concurrent users
 /// hold, each taking as many permits as it needs (Go's
@@ -84,22 +93,15 @@ pub struct Semaphore {
     size: usize,
     /// Free permits × 2, plus the QUEUED bit.
     word: AtomicUsize,
-    waiters: RawMutex<Fifo<Waiter>>,
-    /// Bumped (under the waiter lock) whenever the grant loop serves
-    /// someone: a spinning blocked waiter watches it instead of taking the
-    /// lock on every check, which would slow down the very release it is
-    /// waiting for.
-    grants: AtomicUsize,
+    /// Queued requests, oldest first; each node's data is its weight.
+    waiters: ListLock<List<Node<usize>>>,
 }
 
-struct Waiter {
-    n: usize,
-    wake: Wake,
-}
+type Queue<'a> = MutexGuard<'a, List<Node<usize>>>;
 
-enum Enqueued {
+pub(super) enum Enqueued {
     Acquired,
-    Queued(u64),
+    Queued,
     /// More than the size: can never be granted.
     TooBig,
 }
@@ -113,12 +115,7 @@ impl Semaphore {
     /// flag).
     pub fn new(size: usize) -> Semaphore {
         assert!(size <= usize::MAX / ONE, "semaphore: size {size} is too large (at most usize::MAX / 2)");
-        Semaphore {
-            size,
-            word: AtomicUsize::new(size * ONE),
-            waiters: RawMutex::new(Fifo::new()),
-            grants: AtomicUsize::new(0),
-        }
+        Semaphore { size, word: AtomicUsize::new(size * ONE), waiters: ListLock::new(List::new()) }
     }
 
     /// The total number of permits.
@@ -177,7 +174,7 @@ impl Semaphore {
     /// When polled with `n > size()` and a context that can never be done
     /// (it would wait forever).
     pub fn acquire<'s, 'c>(&'s self, ctx: &'c Context, n: usize) -> Acquire<'s, 'c> {
-        Acquire { sem: self, ctx, n, state: State::Init, done: ctx.done() }
+        Acquire { ctx, done: ctx.done(), state: State::Init, waiter: SemWaiter::new(self, n) }
     }
 
     /// [`acquire`](Semaphore::acquire) for an `Arc`-shared semaphore: the
@@ -193,7 +190,7 @@ impl Semaphore {
 
     /// Parks the calling thread until `n` permits are granted or `ctx` is
     /// done; the blocking form of [`acquire`](Semaphore::acquire). Needs no
-    /// runtime.
+    /// runtime, and allocates nothing while it waits.
     ///
     /// ```
     /// use tether::{Context, sync::Semaphore};
@@ -210,39 +207,34 @@ impl Semaphore {
         if self.try_take(n) {
             return Ok(Permit { sem: self, n });
         }
-        // Read before queueing: a grant that lands in between only costs
-        // one extra check under the lock.
-        let mut seen = self.grants.load(Ordering::Acquire);
-        match self.acquire_or_enqueue(n, Wake::current_thread) {
-            Enqueued::Acquired => Ok(Permit { sem: self, n }),
+        let mut w = pin!(SemWaiter::new(self, n));
+        match w.as_mut().enqueue(Owner::Thread) {
+            Enqueued::Acquired => return Ok(Permit { sem: self, n }),
             Enqueued::TooBig => {
                 self.check_can_end(ctx, n);
                 ctx.wait_blocking();
-                Err(ctx.err().unwrap_or(ctx::Error::Canceled))
+                return Err(ctx.err().unwrap_or(ctx::Error::Canceled));
             }
-            Enqueued::Queued(seq) => {
-                let registration = ctx.scope().map(|s| (s, s.register(Wake::current_thread())));
-                let done = || registration.as_ref().is_some_and(|(s, _)| s.is_done());
-                if !matches!(registration, Some((_, None))) {
-                    // Granted = no longer queued; only worth a look under
-                    // the lock once some grant has happened since.
-                    let mut granted = || {
-                        let now = self.grants.load(Ordering::Acquire);
-                        now != std::mem::replace(&mut seen, now) && !lock(&self.waiters).contains(seq)
-                    };
-                    block_until(|| granted() || done(), None);
+            Enqueued::Queued => {}
+        }
+        let granted = match ctx.scope() {
+            None => w.as_mut().block(|| false),
+            // The context unparks this thread when it is done.
+            Some(scope) => match scope.register(Wake::current_thread()) {
+                None => false, // done meanwhile
+                Some(key) => {
+                    let granted = w.as_mut().block(|| scope.is_done());
+                    scope.unregister(key);
+                    granted
                 }
-                if let Some((s, Some(key))) = registration {
-                    s.unregister(key);
-                }
-                if let Some(err) = ctx.err() {
-                    // Go: done before we return means failure, even if the
-                    // permits arrived meanwhile (they go back).
-                    self.cancel(seq, n);
-                    return Err(err);
-                }
-                Ok(Permit { sem: self, n })
-            }
+            },
+        };
+        // Go: done before we return means failure, even if the permits
+        // arrived meanwhile (dropping the waiter gives them back, or leaves
+        // the queue if they did not).
+        match ctx.err() {
+            None if granted => Ok(w.as_mut().into_permit()),
+            err => Err(err.unwrap_or(ctx::Error::Canceled)),
         }
     }
 
@@ -270,12 +262,7 @@ impl Semaphore {
                 Err(now) => s = now,
             }
         }
-        let mut q = lock(&self.waiters);
-        let woken = self.release_locked(&mut q, n);
-        drop(q);
-        for w in woken {
-            w.wake();
-        }
+        self.grant(self.waiters.lock(), n);
     }
 
     /// Free permits after returning `n` to word `s`; panics on over-release.
@@ -291,7 +278,7 @@ impl Semaphore {
     fn try_take(&self, n: usize) -> bool {
         let mut s = self.word.load(Relaxed);
         while s & QUEUED == 0 && s / ONE >= n {
-            match self.word.compare_exchange_weak(s, s - n * ONE, Ordering::Acquire, Relaxed) {
+            match self.word.compare_exchange_weak(s, s - n * ONE, Acq, Relaxed) {
                 Ok(_) => return true,
                 Err(now) => s = now,
             }
@@ -299,37 +286,26 @@ impl Semaphore {
         false
     }
 
-    fn acquire_or_enqueue(&self, n: usize, wake: impl FnOnce() -> Wake) -> Enqueued {
-        let mut q = lock(&self.waiters);
-        let mut s = self.word.load(Relaxed);
+    /// Returns `n` permits under the waiter lock `q` and grants queued
+    /// requests in order while they fit; wakes the granted after releasing
+    /// the lock (in batches, retaking it, if there are many).
+    fn grant<'a>(&'a self, mut q: Queue<'a>, mut n: usize) {
+        let mut batch = WakeBatch::new();
         loop {
-            if s & QUEUED == 0 && s / ONE >= n {
-                match self.word.compare_exchange(s, s - n * ONE, Ordering::Acquire, Relaxed) {
-                    Ok(_) => return Enqueued::Acquired,
-                    Err(now) => s = now,
-                }
-                continue;
+            let more = self.grant_locked(&mut q, n, &mut batch);
+            drop(q);
+            batch.wake_all();
+            if !more {
+                return;
             }
-            if n > self.size {
-                // Don't queue it: it would block everyone behind it forever.
-                return Enqueued::TooBig;
-            }
-            if s & QUEUED != 0 {
-                break;
-            }
-            match self.word.compare_exchange(s, s | QUEUED, Relaxed, Relaxed) {
-                Ok(_) => break,
-                Err(now) => s = now,
-            }
+            n = 0;
+            q = self.waiters.lock();
         }
-        Enqueued::Queued(q.push(Waiter { n, wake: wake() }))
     }
 
-    /// Under the waiter lock: returns `n` permits and grants queued
-    /// requests in order while they fit. Returns whom to wake (after the
-    /// lock is dropped).
-    fn release_locked(&self, q: &mut RawGuard<'_, Fifo<Waiter>>, n: usize) -> Vec<Wake> {
-        let mut woken = Vec::new();
+    /// One lock hold of [`grant`](Semaphore::grant): true if the batch
+    /// filled up while the head of the queue might still fit.
+    fn grant_locked(&self, q: &mut List<Node<usize>>, n: usize, batch: &mut WakeBatch) -> bool {
         let mut s = self.word.load(Relaxed);
         if s & QUEUED == 0 {
             // No one queued (the flag can only be set under this lock, so
@@ -337,7 +313,7 @@ impl Semaphore {
             loop {
                 let free = self.add_free(s, n);
                 match self.word.compare_exchange_weak(s, free * ONE, AcqRel, Relaxed) {
-                    Ok(_) => return woken,
+                    Ok(_) => return false,
                     Err(now) => s = now,
                 }
             }
@@ -345,38 +321,50 @@ impl Semaphore {
         // QUEUED is set: every other change goes through this lock, so the
         // word is ours until we store it back.
         let mut free = self.add_free(s, n);
-        while let Some(front) = q.front() {
-            if front.n > free {
+        let mut more = false;
+        while let Some(p) = q.front() {
+            // SAFETY: linked in the list whose lock we hold.
+            let w = unsafe { node(p) };
+            if !w.token().is_waiting() {
+                // Its owner gave up (it takes this lock next to unlink
+                // itself, and finds the node out): it must not hold back
+                // the ones behind it.
+                q.pop_front();
+                continue;
+            }
+            // SAFETY: as above.
+            let need = unsafe { w.data() };
+            if need > free {
                 // The head doesn't fit: everyone behind it waits too (FIFO,
                 // no starvation of large requests).
                 break;
             }
-            free -= front.n;
-            woken.push(q.pop().expect("front exists").wake);
-        }
-        if !woken.is_empty() {
-            self.grants.fetch_add(1, Ordering::Release);
+            if batch.is_full() {
+                more = true;
+                break;
+            }
+            q.pop_front();
+            if w.token().try_claim() {
+                free -= need;
+                // The last touch of the node: its owner may free it at once.
+                batch.push(w.token().finish(GRANTED));
+            }
         }
         s = (free * ONE) | if q.is_empty() { 0 } else { QUEUED };
-        self.word.store(s, Ordering::Release);
-        woken
+        self.word.store(s, Release);
+        more
     }
 
-    /// A queued request gives up: leave the queue, or, if already granted,
-    /// give the permits back. Either may let the next waiters through.
-    fn cancel(&self, seq: u64, n: usize) {
-        let mut q = lock(&self.waiters);
-        let returned = match q.remove(seq) {
-            Some(_) => 0, // not granted: nothing of ours to give back
-            None => n,    // granted meanwhile: give the permits back
-        };
-        // Re-run the grant loop: if we were the head, the ones behind us
-        // may fit now. (If the queue just emptied, clear the flag.)
-        let woken = self.release_locked(&mut q, returned);
-        drop(q);
-        for w in woken {
-            w.wake();
-        }
+    /// The second half of a queued request giving up, once its token is
+    /// aborted: unlink it (if a grant has not popped it already).
+    pub(super) fn unlink(&self, node: &Node<usize>) {
+        let mut q = self.waiters.lock();
+        // SAFETY: the node is linked in this list, or was popped by a
+        // granter that found it aborted; we hold the list's lock.
+        unsafe { q.remove(node.ptr()) };
+        // If it was the head, the ones behind it may fit now (and if the
+        // queue emptied, the QUEUED flag goes).
+        self.grant(q, 0);
     }
 
     fn check_can_end(&self, ctx: &Context, n: usize) {
@@ -400,169 +388,210 @@ impl fmt::Debug for Semaphore {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Phase {
+    /// Not linked.
+    Idle,
+    /// Linked (or just granted: the token tells).
+    Queued,
+    /// Granted: the permits are the waiter's until it hands them out as a
+    /// `Permit` or gives them back.
+    Granted,
+}
+
+/// One request's place in the queue: a node pinned in the [`Acquire`]
+/// future or on the blocked thread's stack. Dropped while queued it leaves
+/// the queue; dropped holding a grant it gives the permits back.
+pub(super) struct SemWaiter<'s> {
+    sem: &'s Semaphore,
+    n: usize,
+    pub(super) node: Node<usize>,
+    pub(super) phase: Phase,
+}
+
+impl<'s> SemWaiter<'s> {
+    pub(super) fn new(sem: &'s Semaphore, n: usize) -> Self {
+        SemWaiter { sem, n, node: Node::new(n), phase: Phase::Idle }
+    }
+
+    fn project(self: Pin<&mut Self>) -> (&'s Semaphore, usize, &Node<usize>, &mut Phase) {
+        // SAFETY: nothing is moved out of the pinned waiter; the node is
+        // only used through a shared reference, in place.
+        let this = unsafe { self.get_unchecked_mut() };
+        (this.sem, this.n, &this.node, &mut this.phase)
+    }
+
+    /// Under the waiter lock: takes the permits if no one is queued and
+    /// they are free, else queues (unless the request can never fit).
+    pub(super) fn enqueue(self: Pin<&mut Self>, owner: Owner<'_>) -> Enqueued {
+        let (sem, n, node, phase) = self.project();
+        debug_assert_eq!(*phase, Phase::Idle);
+        owner.arm(node.token());
+        let mut q = sem.waiters.lock();
+        let mut s = sem.word.load(Relaxed);
+        loop {
+            if s & QUEUED == 0 && s / ONE >= n {
+                match sem.word.compare_exchange(s, s - n * ONE, Acq, Relaxed) {
+                    Ok(_) => return Enqueued::Acquired,
+                    Err(now) => s = now,
+                }
+                continue;
+            }
+            if n > sem.size {
+                // Don't queue it: it would block everyone behind it forever.
+                return Enqueued::TooBig;
+            }
+            if s & QUEUED != 0 {
+                break;
+            }
+            match sem.word.compare_exchange(s, s | QUEUED, Relaxed, Relaxed) {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        // SAFETY: the node is unlinked, armed and pinned, and `Drop`
+        // unlinks it before it goes; we hold the list's lock.
+        unsafe { q.push_back(node.ptr()) };
+        *phase = Phase::Queued;
+        Enqueued::Queued
+    }
+
+    /// True once granted; else makes sure the granter wakes `waker`.
+    fn poll_granted(self: Pin<&mut Self>, waker: &Waker) -> bool {
+        let (_, _, node, phase) = self.project();
+        if *phase == Phase::Queued && node.token().poll(waker).is_some() {
+            *phase = Phase::Granted;
+        }
+        *phase == Phase::Granted
+    }
+
+    /// The blocked thread waits for a grant (true) or for `ready()`.
+    pub(super) fn block(self: Pin<&mut Self>, ready: impl FnMut() -> bool) -> bool {
+        let (_, _, node, phase) = self.project();
+        if *phase == Phase::Queued && matches!(node.token().wait_blocking(None, ready), Waited::Outcome(_)) {
+            *phase = Phase::Granted;
+        }
+        *phase == Phase::Granted
+    }
+
+    /// Hands the granted permits out.
+    pub(super) fn into_permit(self: Pin<&mut Self>) -> Permit<'s> {
+        let (sem, n, _, phase) = self.project();
+        debug_assert_eq!(*phase, Phase::Granted);
+        *phase = Phase::Idle;
+        Permit { sem, n }
+    }
+
+    /// Gives up: leaves the queue, or gives back permits granted meanwhile.
+    /// Either may let the next waiters through.
+    fn abandon(self: Pin<&mut Self>) {
+        let (sem, n, node, phase) = self.project();
+        match std::mem::replace(phase, Phase::Idle) {
+            Phase::Idle => {}
+            Phase::Granted => sem.release(n),
+            Phase::Queued if node.token().try_abort() => sem.unlink(node),
+            Phase::Queued => {
+                // Granted just now: the outcome is instructions away.
+                node.token().wait_outcome();
+                sem.release(n);
+            }
+        }
+    }
+}
+
+impl Drop for SemWaiter<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs in place on the pinned waiter, and this is
+        // its last use.
+        unsafe { Pin::new_unchecked(self) }.abandon();
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Init,
-    Queued(u64),
+    Queued,
     TooBig,
     Finished,
 }
 
 /// Future returned by [`Semaphore::acquire`].
 ///
+/// It is `!Unpin`: while queued, its waiter node (inside the future) is
+/// linked into the semaphore's queue, so waiting allocates nothing. Pin it
+/// (`.await` does) to poll it.
+///
 /// # Cancel safety
 ///
 /// Cancel-safe: see [`Semaphore::acquire`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Acquire<'s, 'c> {
-    sem: &'s Semaphore,
     ctx: &'c Context,
-    n: usize,
-    state: State,
     done: Done<'c>,
+    state: State,
+    waiter: SemWaiter<'s>,
 }
 
 impl<'s> Future for Acquire<'s, '_> {
     type Output = Result<Permit<'s>, ctx::Error>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let (sem, n) = (this.sem, this.n);
-        if this.state == State::Init {
-            if let Some(err) = this.ctx.err() {
-                this.state = State::Finished;
-                return Poll::Ready(Err(err));
-            }
-            if sem.try_take(n) {
-                this.state = State::Finished;
-                return Poll::Ready(Ok(Permit { sem, n }));
-            }
-            this.state = match sem.acquire_or_enqueue(n, || Wake::Task(cx.waker().clone())) {
-                Enqueued::Acquired => {
-                    this.state = State::Finished;
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of `waiter` only: it is never moved
+        // out, and is dropped in place (its `Drop` unlinks it). The other
+        // fields are not pinned.
+        let (ctx, done, state, mut waiter) = unsafe {
+            let this = self.get_unchecked_mut();
+            (this.ctx, &mut this.done, &mut this.state, Pin::new_unchecked(&mut this.waiter))
+        };
+        match *state {
+            State::Init => {
+                let (sem, n) = (waiter.sem, waiter.n);
+                if let Some(err) = ctx.err() {
+                    *state = State::Finished;
+                    return Poll::Ready(Err(err));
+                }
+                if sem.try_take(n) {
+                    *state = State::Finished;
                     return Poll::Ready(Ok(Permit { sem, n }));
                 }
-                Enqueued::TooBig => {
-                    sem.check_can_end(this.ctx, n);
-                    State::TooBig
-                }
-                Enqueued::Queued(seq) => State::Queued(seq),
-            };
-        } else if let State::Queued(seq) = this.state {
-            let mut q = lock(&sem.waiters);
-            match q.get_mut(seq) {
-                Some(w) => w.wake.update_task(cx.waker()),
-                None => {
-                    drop(q);
-                    // Granted. Go: a context done by now still fails.
-                    this.state = State::Finished;
-                    if let Some(err) = this.ctx.err() {
-                        sem.release(n);
+                *state = match waiter.as_mut().enqueue(Owner::Task(cx.waker())) {
+                    Enqueued::Acquired => {
+                        *state = State::Finished;
+                        return Poll::Ready(Ok(Permit { sem, n }));
+                    }
+                    Enqueued::TooBig => {
+                        sem.check_can_end(ctx, n);
+                        State::TooBig
+                    }
+                    Enqueued::Queued => State::Queued,
+                };
+            }
+            State::Queued => {
+                if waiter.as_mut().poll_granted(cx.waker()) {
+                    *state = State::Finished;
+                    // Go: a context done by now still fails (dropping the
+                    // grant gives the permits back).
+                    if let Some(err) = ctx.err() {
+                        waiter.abandon();
                         return Poll::Ready(Err(err));
                     }
-                    return Poll::Ready(Ok(Permit { sem, n }));
+                    return Poll::Ready(Ok(waiter.into_permit()));
                 }
             }
+            State::TooBig => {}
+            State::Finished => panic!("semaphore: `Acquire` polled after completion"),
         }
-        match this.state {
-            State::Queued(_) | State::TooBig => {}
-            State::Init | State::Finished => panic!("semaphore: `Acquire` polled after completion"),
-        }
-        if Pin::new(&mut this.done).poll(cx).is_pending() {
+        if Pin::new(done).poll(cx).is_pending() {
             return Poll::Pending;
         }
-        if let State::Queued(seq) = this.state {
-            sem.cancel(seq, n);
-        }
-        this.state = State::Finished;
-        Poll::Ready(Err(this.ctx.err().unwrap_or(ctx::Error::Canceled)))
-    }
-}
-
-impl Drop for Acquire<'_, '_> {
-    fn drop(&mut self) {
-        if let State::Queued(seq) = self.state {
-            self.sem.cancel(seq, self.n);
-        }
+        waiter.abandon();
+        *state = State::Finished;
+        Poll::Ready(Err(ctx.err().unwrap_or(ctx::Error::Canceled)))
     }
 }
 
 impl fmt::Debug for Acquire<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Acquire").field("n", &self.n).field("state", &self.state).finish()
-    }
-}
-
-/// Permits held from a [`Semaphore`]; dropping it releases them.
-#[must_use = "dropping the permit releases it at once"]
-pub struct Permit<'a> {
-    sem: &'a Semaphore,
-    n: usize,
-}
-
-impl Permit<'_> {
-    /// How many permits this holds.
-    pub fn count(&self) -> usize {
-        self.n
-    }
-
-    /// Keeps the permits acquired without releasing them on drop (return
-    /// them later with [`Semaphore::release`], Go's style); returns how
-    /// many.
-    pub fn forget(mut self) -> usize {
-        std::mem::take(&mut self.n)
-    }
-}
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        if self.n > 0 {
-            self.sem.release(self.n);
-        }
-    }
-}
-
-impl fmt::Debug for Permit<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit").field("n", &self.n).finish()
-    }
-}
-
-/// Permits held from an `Arc`-shared [`Semaphore`], movable into spawned
-/// tasks and threads; dropping it releases them.
-#[must_use = "dropping the permit releases it at once"]
-pub struct OwnedPermit {
-    sem: Arc<Semaphore>,
-    n: usize,
-}
-
-impl OwnedPermit {
-    /// How many permits this holds.
-    pub fn count(&self) -> usize {
-        self.n
-    }
-
-    /// Keeps the permits acquired without releasing them on drop.
-    pub fn forget(mut self) -> usize {
-        std::mem::take(&mut self.n)
-    }
-
-    /// The semaphore these permits came from.
-    pub fn semaphore(&self) -> &Arc<Semaphore> {
-        &self.sem
-    }
-}
-
-impl Drop for OwnedPermit {
-    fn drop(&mut self) {
-        if self.n > 0 {
-            self.sem.release(self.n);
-        }
-    }
-}
-
-impl fmt::Debug for OwnedPermit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedPermit").field("n", &self.n).finish()
+        f.debug_struct("Acquire").field("n", &self.waiter.n).field("state", &self.state).finish()
     }
 }

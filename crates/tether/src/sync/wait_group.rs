@@ -1,22 +1,31 @@
 //! [`WaitGroup`]: wait for a collection of tasks to finish (Go's
 //! `sync.WaitGroup`), for threads and async tasks alike.
 //!
-//! Invariants (all under one lock, so a loom model covers them):
+//! Invariants (under one lock, except `draining`'s decrements):
 //! - `counter` is the number of outstanding `done` calls.
-//! - When `counter` drops to zero, every registered waiter is taken and
-//!   woken and `round` advances; a waiter knows it was released when the
-//!   round it registered in is over.
-//! - `draining` counts released waiters that have not yet returned; an
-//!   `add` that restarts the counter while some remain is the reuse Go
-//!   forbids ("WaitGroup is reused before previous Wait has returned").
+//! - When `counter` drops to zero, `round` advances and every linked
+//!   waiter is released: its claim token is completed, and it is woken
+//!   after the lock is released. A waiter's node (in the [`Wait`] future,
+//!   or on the blocked thread's stack) records the round it joined, so a
+//!   waiter that gives up knows whether it had been released.
+//! - `draining` counts released waiters that have not yet returned (or
+//!   given up); an `add` that restarts the counter while some remain is
+//!   the reuse Go forbids ("WaitGroup is reused before previous Wait has
+//!   returned"). A released waiter decrements it without the lock: it
+//!   returns without touching the lock again.
 
 use std::future::Future;
 use std::panic::Location;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
+use std::sync::atomic::Ordering::{AcqRel, Acquire};
 use std::task::{Context as TaskCx, Poll};
 
-use crate::sync_impl::{Arc, Mutex, lock};
-use crate::waiter::{self, WaitList, Wake};
+use super::node::{ListLock, Node, Owner, WakeBatch, node};
+use crate::sync_impl::{Arc, AtomicUsize, MutexGuard};
+use crate::waiter::{List, Outcome, Waited};
+
+/// The outcome of a released waiter.
+const RELEASED: Outcome = Outcome::Notified(0);
 
 /// Waits for a collection of tasks to finish (Go's `sync.WaitGroup`).
 ///
@@ -52,23 +61,40 @@ use crate::waiter::{self, WaitList, Wake};
 ///
 /// For structured work with errors and cancellation, prefer a
 /// [`Group`](crate::group::Group).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct WaitGroup {
-    inner: Arc<Mutex<State>>,
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    state: ListLock<State>,
+    pub(super) draining: AtomicUsize,
 }
 
 #[derive(Default)]
-struct State {
+pub(super) struct State {
     counter: usize,
     round: u64,
-    draining: usize,
-    waiters: WaitList,
+    /// Oldest first; each node's data is the round it joined.
+    pub(super) waiters: List<Node<u64>>,
+}
+
+impl Inner {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
+    }
+}
+
+impl Default for WaitGroup {
+    fn default() -> Self {
+        WaitGroup::new()
+    }
 }
 
 impl WaitGroup {
     /// A wait group with a zero counter.
     pub fn new() -> WaitGroup {
-        WaitGroup::default()
+        WaitGroup { inner: Arc::new(Inner { state: ListLock::new(State::default()), draining: AtomicUsize::new(0) }) }
     }
 
     /// Adds `n` to the counter (Go's `Add(n)`). Call it before starting
@@ -83,8 +109,8 @@ impl WaitGroup {
         if n == 0 {
             return;
         }
-        let mut s = lock(&self.inner);
-        if s.counter == 0 && s.draining > 0 {
+        let mut s = self.inner.lock();
+        if s.counter == 0 && self.inner.draining.load(Acquire) > 0 {
             drop(s);
             panic!("WaitGroup is reused before previous Wait has returned");
         }
@@ -98,24 +124,47 @@ impl WaitGroup {
     ///
     /// "WaitGroup counter went negative" if the counter is already zero.
     pub fn done(&self) {
-        let mut s = lock(&self.inner);
+        let mut s = self.inner.lock();
         if s.counter == 0 {
             drop(s);
             panic!("WaitGroup counter went negative: done() called more times than add()");
         }
         s.counter -= 1;
-        if s.counter == 0 && !s.waiters.is_empty() {
-            s.round += 1;
-            s.draining += s.waiters.len();
-            let woken = s.waiters.take_all();
+        if s.counter != 0 || s.waiters.is_empty() {
+            return;
+        }
+        // Everyone linked now is released, including those a later batch
+        // will complete: they count as draining from this moment on.
+        s.round += 1;
+        self.inner.draining.fetch_add(s.waiters.len(), AcqRel);
+        let round = s.round;
+        let mut batch = WakeBatch::new();
+        loop {
+            while !batch.is_full() {
+                let Some(p) = s.waiters.pop_front() else { break };
+                // SAFETY: just popped under the lock we hold.
+                let w = unsafe { node(p) };
+                debug_assert!(unsafe { w.data() } < round, "a waiter joined a round that is still draining");
+                if w.token().try_claim() {
+                    // The last touch of the node: its owner may free it.
+                    batch.push(w.token().finish(RELEASED));
+                }
+                // Else its owner gave up: it sees the round is over when it
+                // takes the lock to unlink, and stops draining itself.
+            }
+            let more = !s.waiters.is_empty();
             drop(s);
-            woken.wake();
+            batch.wake_all();
+            if !more {
+                return;
+            }
+            s = self.inner.lock();
         }
     }
 
     /// The current counter (for diagnostics; it may change at once).
     pub fn count(&self) -> usize {
-        lock(&self.inner).counter
+        self.inner.lock().counter
     }
 
     /// Completes once the counter is zero (Go's `Wait`).
@@ -125,22 +174,18 @@ impl WaitGroup {
     /// Cancel-safe: dropping the future removes its registration (a waiter
     /// released and then dropped counts as having returned).
     pub fn wait(&self) -> Wait<'_> {
-        Wait { wg: self, reg: None }
+        Wait { waiter: WgWaiter::new(self) }
     }
 
-    /// Parks the calling thread until the counter is zero.
+    /// Parks the calling thread until the counter is zero. Allocates
+    /// nothing: the waiter's node lives on this thread's stack.
     pub fn wait_blocking(&self) {
-        let round = {
-            let mut s = lock(&self.inner);
-            if s.counter == 0 {
-                return;
-            }
-            s.waiters.register(Wake::current_thread());
-            s.round
-        };
+        let mut w = pin!(WgWaiter::new(self));
+        if w.as_mut().join(Owner::Thread) {
+            return;
+        }
         let _note = crate::leak::note("waiting on a WaitGroup");
-        waiter::block_until(|| lock(&self.inner).round != round, None);
-        lock(&self.inner).draining -= 1;
+        w.block();
     }
 
     /// Go's `wg.Go(f)`: adds one, spawns `task` (on the ambient tokio
@@ -216,62 +261,123 @@ impl std::fmt::Debug for WaitGroup {
 
 /// Future returned by [`WaitGroup::wait`].
 ///
+/// It is `!Unpin`: while waiting, its node (inside the future) is linked
+/// into the wait group's list, so waiting allocates nothing. Pin it
+/// (`.await` does) to poll it.
+///
 /// # Cancel safety
 ///
-/// Cancel-safe.
+/// Cancel-safe: dropping the future unlinks its node (a waiter released
+/// and then dropped counts as having returned).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Wait<'a> {
-    wg: &'a WaitGroup,
-    /// (key in the waiter list, round registered in)
-    reg: Option<(usize, u64)>,
+    waiter: WgWaiter<'a>,
 }
 
 impl Future for Wait<'_> {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
-        let mut s = lock(&self.wg.inner);
-        match self.reg {
-            Some((_, round)) if s.round != round => {
-                s.draining -= 1;
-                drop(s);
-                self.reg = None;
-                Poll::Ready(())
-            }
-            Some((key, round)) => {
-                let mut k = Some(key);
-                s.waiters.register_task(&mut k, cx.waker());
-                drop(s);
-                self.reg = k.map(|k| (k, round));
-                Poll::Pending
-            }
-            None if s.counter == 0 => Poll::Ready(()),
-            None => {
-                let key = s.waiters.register(Wake::Task(cx.waker().clone()));
-                let round = s.round;
-                drop(s);
-                self.reg = Some((key, round));
-                Poll::Pending
-            }
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
+        // SAFETY: structural pinning of the only field: never moved out,
+        // dropped in place (its `Drop` unlinks the node).
+        let mut w = unsafe { self.map_unchecked_mut(|s| &mut s.waiter) };
+        if w.linked {
+            return if w.as_mut().poll_released(cx) { Poll::Ready(()) } else { Poll::Pending };
         }
-    }
-}
-
-impl Drop for Wait<'_> {
-    fn drop(&mut self) {
-        if let Some((key, round)) = self.reg.take() {
-            let mut s = lock(&self.wg.inner);
-            if s.round != round {
-                s.draining -= 1; // released: it counts as returned
-            } else {
-                s.waiters.remove(key);
-            }
-        }
+        if w.as_mut().join(Owner::Task(cx.waker())) { Poll::Ready(()) } else { Poll::Pending }
     }
 }
 
 impl std::fmt::Debug for Wait<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Wait").field("registered", &self.reg.is_some()).finish()
+        f.debug_struct("Wait").field("registered", &self.waiter.linked).finish()
+    }
+}
+
+/// One waiter: a node pinned in a [`Wait`] future or on a blocked thread's
+/// stack, unlinked by `Drop` if the wait is given up.
+pub(super) struct WgWaiter<'a> {
+    wg: &'a WaitGroup,
+    pub(super) node: Node<u64>,
+    /// Linked, or released and not yet collected.
+    linked: bool,
+}
+
+impl<'a> WgWaiter<'a> {
+    pub(super) fn new(wg: &'a WaitGroup) -> Self {
+        WgWaiter { wg, node: Node::new(0), linked: false }
+    }
+
+    fn project(self: Pin<&mut Self>) -> (&'a WaitGroup, &Node<u64>, &mut bool) {
+        // SAFETY: nothing is moved out of the pinned waiter; the node is
+        // only used through a shared reference, in place.
+        let this = unsafe { self.get_unchecked_mut() };
+        (this.wg, &this.node, &mut this.linked)
+    }
+
+    /// True if the counter is zero already; else links the waiter.
+    pub(super) fn join(self: Pin<&mut Self>, owner: Owner<'_>) -> bool {
+        let (wg, node, linked) = self.project();
+        let mut s = wg.inner.lock();
+        if s.counter == 0 {
+            return true;
+        }
+        // Arming under the lock is fine: the node is not reachable yet.
+        owner.arm(node.token());
+        // SAFETY: the node is unlinked, armed and pinned, and `Drop`
+        // unlinks it before it goes; we hold the list's lock.
+        unsafe {
+            node.set_data(s.round);
+            s.waiters.push_back(node.ptr());
+        }
+        *linked = true;
+        false
+    }
+
+    /// The task: true once released (and then counted as returned).
+    fn poll_released(self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> bool {
+        if self.node.token().poll(cx.waker()).is_none() {
+            return false;
+        }
+        self.returned();
+        true
+    }
+
+    /// The blocked thread: returns once released.
+    pub(super) fn block(self: Pin<&mut Self>) {
+        let waited = self.node.token().wait_blocking(None, || false);
+        debug_assert!(matches!(waited, Waited::Outcome(_)), "an untimed wait ends with a release");
+        self.returned();
+    }
+
+    /// A released waiter returns: it no longer holds back the next round.
+    fn returned(self: Pin<&mut Self>) {
+        let (wg, _, linked) = self.project();
+        wg.inner.draining.fetch_sub(1, AcqRel);
+        *linked = false;
+    }
+}
+
+impl Drop for WgWaiter<'_> {
+    fn drop(&mut self) {
+        if !self.linked {
+            return;
+        }
+        let token = self.node.token();
+        if token.try_abort() {
+            let mut s = self.wg.inner.lock();
+            // SAFETY: the node is linked in this list, or was popped by a
+            // `done` that found it aborted; we hold the list's lock.
+            unsafe { s.waiters.remove(self.node.ptr()) };
+            // SAFETY: as above (and the node is ours).
+            if unsafe { self.node.data() } == s.round {
+                return; // given up before its round ended
+            }
+        } else {
+            // Released just now: the outcome is instructions away.
+            token.wait_outcome();
+        }
+        // Released, and dropped instead of polled: it counts as returned.
+        self.wg.inner.draining.fetch_sub(1, AcqRel);
     }
 }

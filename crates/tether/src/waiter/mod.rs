@@ -98,14 +98,6 @@ impl WaitList {
         self.waiters.remove(key)
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.waiters.is_empty()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.waiters.len()
-    }
-
     /// Takes every waiter; wake them once the owner's lock is released.
     pub(crate) fn take_all(&mut self) -> Woken {
         Woken(self.waiters.drain().collect())
