@@ -179,6 +179,17 @@ impl<T: Linked> List<T> {
         true
     }
 
+    /// True if `node` is linked in a list.
+    ///
+    /// # Safety
+    ///
+    /// `node` is valid; the caller holds the lock of the list it may be in
+    /// (or owns the node exclusively).
+    pub(crate) unsafe fn is_linked(node: NonNull<T>) -> bool {
+        // SAFETY: caller's contract.
+        unsafe { ptrs(node, |p| p.linked) }
+    }
+
     /// The node after `node`, for scans that skip some waiters.
     ///
     /// # Safety
