@@ -10,29 +10,13 @@
 //! ([`abandon`](RecvArm::abandon)).
 
 use std::ptr::NonNull;
-use std::task::Waker;
 
 use super::core::Chan;
 pub(crate) use super::recv::{RecvArm, RecvState};
 pub(crate) use super::send::SendArm;
 use super::waiter::Waiter;
-use crate::waiter::{Backoff, Token};
-
-/// Who waits on a node's own token.
-#[derive(Clone, Copy)]
-pub(crate) enum Owner<'w> {
-    Thread,
-    Task(&'w Waker),
-}
-
-impl Owner<'_> {
-    pub(super) fn arm(self, token: &Token) {
-        match self {
-            Owner::Thread => token.arm_thread(),
-            Owner::Task(w) => token.arm_task(w),
-        }
-    }
-}
+use crate::waiter::Backoff;
+pub(crate) use crate::waiter::Owner;
 
 /// Spin rounds before a blocking operation links itself and parks: a peer
 /// on the other core usually arrives within a few hundred nanoseconds,

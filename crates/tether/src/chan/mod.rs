@@ -35,7 +35,7 @@
 //!
 //! # One channel, any mix of threads and tasks
 //!
-//! Every operation has an async form (`send`, `recv`, the [`Stream`]
+//! Every operation has an async form (`send`, `recv`, the [`Stream`](futures_core::Stream)
 //! implementation, [`select!`](crate::select)) and a blocking form
 //! (`send_blocking`, `recv_blocking`, [`iter`](Receiver::iter),
 //! [`select_blocking!`](crate::select_blocking)) that parks the OS thread.

@@ -24,9 +24,9 @@
 
 use std::marker::PhantomPinned;
 use std::ptr::NonNull;
-use std::task::Waker;
 
 use crate::sync_impl::{Mutex, MutexGuard, UnsafeCell, lock};
+pub(crate) use crate::waiter::Owner;
 use crate::waiter::{Linked, Links, List, Outcome, Token, Wake};
 
 /// The lock that guards a primitive's waiter list (and what it decides
@@ -160,26 +160,6 @@ pub(crate) fn complete_front<D: Copy>(list: &mut List<Node<D>>, outcome: Outcome
         // the node already out.
     }
     None
-}
-
-/// Who waits on a node's token.
-#[derive(Clone, Copy)]
-pub(crate) enum Owner<'w> {
-    /// The current thread (a `*_blocking` call).
-    Thread,
-    /// The task of this waker.
-    Task(&'w Waker),
-}
-
-impl Owner<'_> {
-    /// Arms `token` for this owner (only while its node is unlinked).
-    #[inline]
-    pub(crate) fn arm(self, token: &Token) {
-        match self {
-            Owner::Thread => token.arm_thread(),
-            Owner::Task(w) => token.arm_task(w),
-        }
-    }
 }
 
 /// How many owners a notifier wakes per lock hold. A broadcast to more

@@ -26,7 +26,7 @@ mod loom_tests;
 mod token;
 
 pub(crate) use list::{Linked, Links, List};
-pub(crate) use token::{Outcome, Token, Waited};
+pub(crate) use token::{Outcome, Owner, Token, Waited};
 
 /// Whom to wake when the awaited state changes.
 pub(crate) enum Wake {

@@ -70,6 +70,25 @@ struct Slot {
     asleep: bool,
 }
 
+/// Who waits on a token: the current thread (a `*_blocking` call), or the
+/// task of a waker.
+#[derive(Clone, Copy)]
+pub(crate) enum Owner<'w> {
+    Thread,
+    Task(&'w Waker),
+}
+
+impl Owner<'_> {
+    /// Arms `token` for this owner (see [`Token::arm_thread`]).
+    #[inline]
+    pub(crate) fn arm(self, token: &Token) {
+        match self {
+            Owner::Thread => token.arm_thread(),
+            Owner::Task(w) => token.arm_task(w),
+        }
+    }
+}
+
 /// How [`Token::wait_blocking`] ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Waited {
