@@ -72,9 +72,10 @@ impl<T> SpinLock<T> {
     #[cold]
     fn lock_slow(&self) {
         let mut round = 0u32;
+        let spin = crate::waiter::spinning_helps();
         loop {
             while self.locked.load(Relaxed) {
-                if cfg!(loom) || round >= 7 {
+                if !spin || round >= 7 {
                     crate::sync_impl::thread::yield_now();
                 } else {
                     for _ in 0..(1u32 << round) {

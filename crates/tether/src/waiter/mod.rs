@@ -156,9 +156,36 @@ pub(crate) const SPIN_ROUNDS: u32 = 0;
 /// loops for the first rounds (a peer on the other core usually answers
 /// within a few hundred nanoseconds, far below a park/unpark round trip),
 /// then yields (so a peer preempted on this core can run).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Backoff {
     round: u32,
+    /// False on a thread that may run on one CPU only: busy-waiting there
+    /// only delays the peer, which runs once we yield.
+    spin: bool,
+}
+
+/// Whether busy-waiting can help the current thread: false if it may run
+/// on one CPU only (pinned, or in a one-CPU cgroup or VM), where the peer
+/// it waits for cannot run until it yields. Read once per thread.
+#[cfg(not(loom))]
+pub(crate) fn spinning_helps() -> bool {
+    use std::cell::Cell;
+    thread_local! {
+        static HELPS: Cell<Option<bool>> = const { Cell::new(None) };
+    }
+    HELPS.with(|h| match h.get() {
+        Some(v) => v,
+        None => {
+            let v = std::thread::available_parallelism().map_or(true, |n| n.get() > 1);
+            h.set(Some(v));
+            v
+        }
+    })
+}
+
+#[cfg(loom)]
+pub(crate) fn spinning_helps() -> bool {
+    false
 }
 
 impl Backoff {
@@ -170,14 +197,14 @@ impl Backoff {
     #[cfg(loom)]
     const ACTIVE_ROUNDS: u32 = 1;
 
-    pub(crate) const fn new() -> Backoff {
-        Backoff { round: 0 }
+    pub(crate) fn new() -> Backoff {
+        Backoff { round: 0, spin: spinning_helps() }
     }
 
     /// Waits one round.
     #[inline]
     pub(crate) fn snooze(&mut self) {
-        if cfg!(loom) || self.round > Self::SPIN_ROUNDS {
+        if !self.spin || self.round > Self::SPIN_ROUNDS {
             crate::sync_impl::thread::yield_now();
         } else {
             for _ in 0..(1u32 << self.round) {
