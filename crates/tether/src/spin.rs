@@ -75,7 +75,9 @@ impl<T> SpinLock<T> {
         let spin = crate::waiter::spinning_helps();
         loop {
             while self.locked.load(Relaxed) {
-                if !spin || round >= 7 {
+                // Short spins only: a holder on the other core is done
+                // within ~100 ns; one preempted on ours needs us to yield.
+                if !spin || round >= 4 {
                     crate::sync_impl::thread::yield_now();
                 } else {
                     for _ in 0..(1u32 << round) {

@@ -10,11 +10,11 @@
 //! `tail` and their slot, consumers `head` and theirs.
 //!
 //! A freed block goes to a cache of spares, and the next block a producer
-//! needs comes from there: a steady stream allocates nothing, however long
-//! it runs, and so do bursts up to [`KEEP_BYTES`] of blocks (the cache
-//! keeps that much across bursts). A backlog beyond that is a burst, not
-//! the steady state: while it drains the cache keeps only [`MIN_SPARES`]
-//! blocks, so its memory goes back.
+//! needs comes from there: once warm, nothing is allocated, however long a
+//! stream runs and however large its backlog (blocks freed at the head are
+//! reused at the tail). When the queue drains, the cache keeps up to
+//! [`KEEP_BYTES`] of blocks for the next burst and frees the rest, so a
+//! large burst's memory goes back once it has passed.
 //!
 //! Flags ride in the low bit of the indices: `tail`'s is the close mark
 //! (so that closing and sending cannot interleave, as in the ring), and
@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
 use super::ring::{Drained, Refused};
 use crate::spin::{CachePadded, SpinLock};
-use crate::sync_impl::{AtomicBool, AtomicPtr, AtomicUsize, UnsafeCell};
+use crate::sync_impl::{AtomicPtr, AtomicUsize, UnsafeCell};
 use crate::waiter::Backoff;
 
 /// Positions per block, the boundary included. Small under loom, so the
@@ -39,9 +39,9 @@ const LAP: usize = 3;
 /// Values per block.
 pub(crate) const SLOTS: usize = LAP - 1;
 
-/// Memory of freed blocks kept for reuse across bursts.
+/// Memory of freed blocks kept for reuse once the queue has drained.
 pub(crate) const KEEP_BYTES: usize = 64 * 1024;
-/// Freed blocks kept while a backlog larger than that drains.
+/// Freed blocks kept once a burst larger than that has drained.
 pub(crate) const MIN_SPARES: usize = 3;
 
 /// The low bit of an index is a flag; positions start above it.
@@ -114,10 +114,8 @@ pub(crate) struct Blocks<T> {
     /// Freed blocks kept for the next producers that need one (touched
     /// once per block, so a short lock is cheap).
     spares: SpinLock<Vec<Spare<T>>>,
-    /// How many spares the cache keeps (blocks worth [`KEEP_BYTES`]).
+    /// How many spares survive a drain (blocks worth [`KEEP_BYTES`]).
     keep: usize,
-    /// The backlog outgrew what the cache keeps: it is draining a burst.
-    burst: AtomicBool,
 }
 
 /// A block in the cache, owned by nobody else.
@@ -141,7 +139,6 @@ impl<T> Default for Blocks<T> {
             tail: CachePadded(End { index: AtomicUsize::new(0), block: AtomicPtr::new(ptr::null_mut()) }),
             spares: SpinLock::new(Vec::new()),
             keep: (KEEP_BYTES / std::mem::size_of::<Block<T>>().max(1)).max(MIN_SPARES),
-            burst: AtomicBool::new(false),
         }
     }
 }
@@ -162,31 +159,28 @@ impl<T> Blocks<T> {
         b
     }
 
-    /// Gives a block nobody can reach any more back: to the cache, or free.
+    /// Gives a block nobody can reach any more back to the cache. Once the
+    /// queue has drained (at most one block in use), a cache grown past
+    /// what it keeps is cut back to [`MIN_SPARES`]: that was a burst.
     ///
     /// # Safety
     ///
     /// No thread holds or can obtain a pointer to `b` any more; its values
     /// have all been moved out.
     unsafe fn free(&self, b: *mut Block<T>) {
-        // SAFETY: caller's contract.
-        unsafe { self.free_keeping(b, if self.burst.load(Relaxed) { MIN_SPARES } else { self.keep }) }
-    }
-
-    /// As [`free`](Blocks::free), with the cache holding at most `keep`.
-    ///
-    /// # Safety
-    ///
-    /// As for [`free`](Blocks::free).
-    unsafe fn free_keeping(&self, b: *mut Block<T>, keep: usize) {
+        let drained = self.live_blocks() <= 1;
         let mut spares = self.spares.lock();
-        if spares.len() < keep {
-            spares.push(Spare(b));
+        spares.push(Spare(b));
+        if !drained || spares.len() <= self.keep {
             return;
         }
+        let extra: Vec<Spare<T>> = spares.drain(MIN_SPARES..).collect();
+        spares.shrink_to(self.keep);
         drop(spares);
-        // SAFETY: caller's contract; allocated by `Box`.
-        drop(unsafe { Box::from_raw(b) });
+        for Spare(b) in extra {
+            // SAFETY: cache blocks are ours alone; allocated by `Box`.
+            drop(unsafe { Box::from_raw(b) });
+        }
     }
 
     /// Blocks in use between `head` and `tail`.
@@ -245,9 +239,6 @@ impl<T> Blocks<T> {
                             self.tail.block.store(n, Release);
                             self.tail.index.store(new_tail + ONE, Release);
                             (*block).next.store(n, Release);
-                            if self.live_blocks() > self.keep {
-                                self.burst.store(true, Relaxed);
-                            }
                         }
                         let slot = &(*block).slots[offset];
                         slot.value.with_mut(|p| (*p).write(v));
@@ -352,13 +343,7 @@ impl<T> Blocks<T> {
                     return;
                 }
             }
-            let keep = if self.burst.load(Relaxed) { MIN_SPARES } else { self.keep };
-            if self.live_blocks() <= 1 {
-                // The burst has drained: from the next block on, keep the
-                // usual amount again.
-                self.burst.store(false, Relaxed);
-            }
-            self.free_keeping(block, keep);
+            self.free(block);
         }
     }
 

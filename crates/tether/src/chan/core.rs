@@ -45,6 +45,7 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use super::blocks::Blocks;
 use super::buffer::Buffer;
 use super::error::{TryRecvError, TrySendError};
+use super::guard::REFILL;
 pub(crate) use super::guard::Wakes;
 use super::guard::facts;
 use super::ring::{Drained, Refused, Ring};
@@ -238,7 +239,7 @@ impl<T> Chan<T> {
     /// waiting sender if one is queued (pairs with `send_missed`).
     #[inline]
     fn popped(&self) {
-        if self.shared.send_queued.load(SeqCst) != 0 {
+        if self.shared.send_queued.load(SeqCst) >= REFILL {
             self.with_lock(|g, w| g.refill(w));
         }
     }
@@ -271,7 +272,7 @@ impl<T> Chan<T> {
             }
             // Overflow or a parked sender may still hold values: ask the
             // lock before reporting the close.
-            Err(Drained::Closed) if self.shared.send_queued.load(SeqCst) == 0 => Some(Err(())),
+            Err(Drained::Closed) if self.shared.send_queued.load(SeqCst) < REFILL => Some(Err(())),
             Err(_) => None,
         }
     }
@@ -318,7 +319,7 @@ impl<T> Chan<T> {
             match self.try_recv_unlocked() {
                 Some(Ok(v)) => return Ok(v),
                 Some(Err(())) => return Err(TryRecvError::Closed),
-                None if self.shared.send_queued.load(Relaxed) == 0 && !r.maybe_poppable() => {
+                None if self.shared.send_queued.load(Relaxed) < REFILL && !r.maybe_poppable() => {
                     return Err(TryRecvError::Empty);
                 }
                 None => {}

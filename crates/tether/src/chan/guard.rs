@@ -11,6 +11,10 @@ use super::core::{Guard, UNBOUNDED};
 use super::waiter::{Role, Waiter};
 use crate::waiter::{Outcome, Token, Wake};
 
+/// The part of [`Guard::queued`] that asks a receive to refill.
+pub(crate) const REFILL_SHIFT: u32 = usize::BITS / 2;
+pub(crate) const REFILL: usize = 1 << REFILL_SHIFT;
+
 /// How many owners one move wakes without allocating: a receive may wake
 /// the sender whose value it moved into the buffer and a receiver told of
 /// it, and a batch receive several senders; only a close wakes more.
@@ -106,13 +110,15 @@ impl<T> Guard<'_, T> {
         self.buf.is_empty() && self.ring().is_none_or(|r| r.len() == 0)
     }
 
-    /// Ring flavour: what a new send must queue behind (linked senders,
-    /// granted room, overflow), and what a receive must refill.
-    #[inline]
+    /// Lock-free flavours: what a new send must queue behind, packed in
+    /// one word: the high half counts linked senders and overflow values
+    /// (a receive that frees room must refill from them), the low half the
+    /// room granted but not filled yet (nothing for a receive to do: the
+    /// grantee fills it in its own poll). See [`REFILL`].
     pub(super) fn queued(&self) -> usize {
         // Room reserved on an unbounded channel takes nothing from anyone.
         let reserved = if self.chan.cap == UNBOUNDED { 0 } else { self.reserved };
-        self.sendq.len() + reserved + self.buf.len()
+        ((self.sendq.len() + self.buf.len()) << REFILL_SHIFT) | reserved.min(REFILL - 1)
     }
 
     pub(crate) fn is_closed(&self) -> bool {

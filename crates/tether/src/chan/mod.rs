@@ -148,7 +148,7 @@
 mod arms;
 mod blocks;
 mod buffer;
-mod core;
+pub mod core;
 mod dynamic;
 mod error;
 mod future;

@@ -189,11 +189,14 @@ pub(crate) fn spinning_helps() -> bool {
 }
 
 impl Backoff {
-    /// Rounds that busy-wait (2^round pause instructions each).
-    const SPIN_ROUNDS: u32 = 6;
+    /// Rounds that busy-wait (2^round pause instructions each): 15 pauses
+    /// in all, about as long as a hand-off from a peer running on the
+    /// other core takes. Longer only hurts when the peer shares our core
+    /// (common on a loaded machine): it cannot run until we yield.
+    const SPIN_ROUNDS: u32 = 3;
     /// Rounds after which a waiter should stop waiting actively and park.
     #[cfg(not(loom))]
-    const ACTIVE_ROUNDS: u32 = 10;
+    const ACTIVE_ROUNDS: u32 = 6;
     #[cfg(loom)]
     const ACTIVE_ROUNDS: u32 = 1;
 
