@@ -165,8 +165,10 @@ pub(crate) struct Backoff {
 }
 
 /// Whether busy-waiting can help the current thread: false if it may run
-/// on one CPU only (pinned, or in a one-CPU cgroup or VM), where the peer
-/// it waits for cannot run until it yields. Read once per thread.
+/// on one CPU only (pinned, or the whole process confined to one), where
+/// the peer it waits for cannot run until it yields. Read once per thread,
+/// from the thread's affinity mask (no allocation: waiting must not
+/// allocate).
 #[cfg(not(loom))]
 pub(crate) fn spinning_helps() -> bool {
     use std::cell::Cell;
@@ -176,11 +178,30 @@ pub(crate) fn spinning_helps() -> bool {
     HELPS.with(|h| match h.get() {
         Some(v) => v,
         None => {
-            let v = std::thread::available_parallelism().map_or(true, |n| n.get() > 1);
+            let v = cpus_of_this_thread() != Some(1);
             h.set(Some(v));
             v
         }
     })
+}
+
+/// The number of CPUs the current thread may run on.
+#[cfg(all(not(loom), target_os = "linux"))]
+fn cpus_of_this_thread() -> Option<usize> {
+    // SAFETY: `sched_getaffinity` writes at most `size_of::<cpu_set_t>()`
+    // bytes into the zeroed set we own; `CPU_COUNT` only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return None;
+        }
+        usize::try_from(libc::CPU_COUNT(&set)).ok()
+    }
+}
+
+#[cfg(all(not(loom), not(target_os = "linux")))]
+fn cpus_of_this_thread() -> Option<usize> {
+    None
 }
 
 #[cfg(loom)]
@@ -240,5 +261,29 @@ pub(crate) fn spin(round: u32) {
         }
     } else {
         crate::sync_impl::thread::yield_now();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_pinned_to_one_cpu_does_not_spin() {
+        assert!(cpus_of_this_thread().is_none_or(|n| n >= 1));
+        #[cfg(target_os = "linux")]
+        std::thread::spawn(|| {
+            // SAFETY: a zeroed set with CPU 0 only, passed with its size.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(0, &mut set);
+                assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0);
+            }
+            assert_eq!(cpus_of_this_thread(), Some(1));
+            assert!(!spinning_helps(), "a pinned thread yields instead of spinning");
+            assert!(!Backoff::new().spin);
+        })
+        .join()
+        .unwrap();
     }
 }
