@@ -5,8 +5,8 @@
 //! Values sit in blocks of [`SLOTS`] slots; a position counts slots, and
 //! every `LAP`-th position is a boundary that no value occupies: the
 //! producer that fills a block's last slot installs the next block, the
-//! consumer that takes it moves `head` on, and the block is freed once
-//! every slot in it has been read. As in the ring, producers only touch
+//! consumer that takes it moves `head` on, and the block's last reader
+//! frees it (each reader counts itself off on the block). As in the ring, producers only touch
 //! `tail` and their slot, consumers `head` and theirs.
 //!
 //! A freed block goes to a cache of spares, and the next block a producer
@@ -27,7 +27,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
 use super::ring::{Drained, Refused};
 use crate::spin::{CachePadded, SpinLock};
-use crate::sync_impl::{AtomicPtr, AtomicUsize, UnsafeCell};
+use crate::sync_impl::{AtomicBool, AtomicPtr, AtomicUsize, UnsafeCell};
 use crate::waiter::Backoff;
 
 /// Positions per block, the boundary included. Small under loom, so the
@@ -52,20 +52,20 @@ const CLOSED: usize = 1;
 /// `head`'s flag: a block after `head`'s exists.
 const MORE: usize = 1;
 
-/// Slot states.
-const WRITTEN: usize = 1;
-const READ: usize = 2;
-/// The block's reclaimer found this slot being read: its reader finishes
-/// the reclaiming.
-const RECLAIM: usize = 4;
-
 struct Slot<T> {
     value: UnsafeCell<MaybeUninit<T>>,
-    state: AtomicUsize,
+    /// Set (with a plain Release store) once the value is written.
+    written: AtomicBool,
 }
 
 struct Block<T> {
     next: AtomicPtr<Block<T>>,
+    /// Values read out of this block. The reader that brings it to
+    /// [`SLOTS`] frees the block: every thread that could still touch it
+    /// (writers are waited for by their readers) is done then. Only
+    /// consumers touch this line, so a producer and a consumer share no
+    /// written line but the slots themselves.
+    read: AtomicUsize,
     slots: [Slot<T>; SLOTS],
 }
 
@@ -73,9 +73,10 @@ impl<T> Block<T> {
     fn new() -> Box<Block<T>> {
         Box::new(Block {
             next: AtomicPtr::new(ptr::null_mut()),
+            read: AtomicUsize::new(0),
             slots: std::array::from_fn(|_| Slot {
                 value: UnsafeCell::new(MaybeUninit::uninit()),
-                state: AtomicUsize::new(0),
+                written: AtomicBool::new(false),
             }),
         })
     }
@@ -97,7 +98,7 @@ impl<T> Slot<T> {
     /// Waits for the producer that claimed this slot to finish writing.
     fn wait_written(&self) {
         let mut backoff = Backoff::new();
-        while self.state.load(Acquire) & WRITTEN == 0 {
+        while !self.written.load(Acquire) {
             backoff.snooze();
         }
     }
@@ -152,8 +153,9 @@ impl<T> Blocks<T> {
         // SAFETY: a spare block is reachable by nobody but us now.
         unsafe {
             (*b).next.store(ptr::null_mut(), Relaxed);
+            (*b).read.store(0, Relaxed);
             for s in &(*b).slots {
-                s.state.store(0, Relaxed);
+                s.written.store(false, Relaxed);
             }
         }
         b
@@ -242,7 +244,7 @@ impl<T> Blocks<T> {
                         }
                         let slot = &(*block).slots[offset];
                         slot.value.with_mut(|p| (*p).write(v));
-                        slot.state.fetch_or(WRITTEN, Release);
+                        slot.written.store(true, Release);
                     }
                     break Ok(());
                 }
@@ -310,10 +312,10 @@ impl<T> Blocks<T> {
                         let slot = &(*block).slots[offset];
                         slot.wait_written();
                         let v = slot.value.with(|p| (*p).assume_init_read());
-                        if offset + 1 == SLOTS {
-                            self.reclaim(block, 0);
-                        } else if slot.state.fetch_or(READ, AcqRel) & RECLAIM != 0 {
-                            self.reclaim(block, offset + 1);
+                        if (*block).read.fetch_add(1, AcqRel) + 1 == SLOTS {
+                            // The last reader of the block: nobody else can
+                            // reach it any more.
+                            self.free(block);
                         }
                         return Ok(v);
                     }
@@ -324,26 +326,6 @@ impl<T> Blocks<T> {
                     backoff.snooze();
                 }
             }
-        }
-    }
-
-    /// Frees `block` once every slot from `start` on has been read: a slot
-    /// still being read is flagged, and its reader continues from there.
-    ///
-    /// # Safety
-    ///
-    /// The block's last slot has been read (by the caller or earlier), and
-    /// slots before `start` too.
-    unsafe fn reclaim(&self, block: *mut Block<T>, start: usize) {
-        // SAFETY: caller's contract: the block is alive until freed here.
-        unsafe {
-            for i in start..SLOTS - 1 {
-                let slot = &(*block).slots[i];
-                if slot.state.load(Acquire) & READ == 0 && slot.state.fetch_or(RECLAIM, AcqRel) & READ == 0 {
-                    return;
-                }
-            }
-            self.free(block);
         }
     }
 
