@@ -308,6 +308,11 @@ impl<T> Arm for RecvArm<'_, T> {
         self.chan.is_some_and(|c| c.recv_maybe_ready())
     }
 
+    #[inline]
+    fn candidate(&self) -> bool {
+        self.maybe_ready()
+    }
+
     fn register(&mut self, r: &Registrar<'_>) -> Reg {
         self.start(Some(r.token), r.arm, Owner::Thread, r.offer, r.waits, false)
     }

@@ -73,6 +73,13 @@ pub trait Arm {
     fn try_fire(&mut self, waits: bool) -> bool;
     /// A cheap lock-free hint that `try_fire` might succeed.
     fn maybe_ready(&self) -> bool;
+    /// Whether the first pass should try this arm: enabled, and ready by
+    /// its hint or only knowable by polling. One call per arm (the pass
+    /// runs over every arm of a select, hundreds in a run-time `Select`).
+    #[inline]
+    fn candidate(&self) -> bool {
+        self.enabled() && (self.needs_poll() || self.maybe_ready())
+    }
     /// True if the arm can only become ready once it is registered (a send
     /// on a rendezvous channel): spinning first would wait for a peer that
     /// is itself spinning.
@@ -151,35 +158,47 @@ fn random(bound: usize) -> usize {
 }
 
 /// Scratch space for a random order of arm indices: on the stack for the
-/// macros (at most [`MAX_ARMS`]), reused by a [`Select`](super::Select).
+/// macros (at most [`MAX_ARMS`]), kept by a [`Select`](super::Select)
+/// across selects.
 pub(crate) trait OrderBuf {
-    fn slots(&mut self, n: usize) -> &mut [u32];
+    /// `n` slots holding a permutation of `0..n` (any one).
+    fn perm(&mut self, n: usize) -> &mut [u32];
 }
 
 /// The most arms a select macro accepts.
 pub(crate) const MAX_ARMS: usize = 64;
 
 impl<const N: usize> OrderBuf for [u32; N] {
-    fn slots(&mut self, n: usize) -> &mut [u32] {
+    fn perm(&mut self, n: usize) -> &mut [u32] {
         assert!(n <= N, "a select macro has at most {N} arms");
+        // A fresh array on every select: set it up.
+        for (i, slot) in self[..n].iter_mut().enumerate() {
+            *slot = i as u32;
+        }
         &mut self[..n]
     }
 }
 
 impl OrderBuf for Vec<u32> {
-    fn slots(&mut self, n: usize) -> &mut [u32] {
-        self.resize(n, 0);
+    fn perm(&mut self, n: usize) -> &mut [u32] {
+        // Kept across selects: shuffling a permutation leaves one, so it
+        // needs setting up only when the number of arms changes.
+        if self.len() != n {
+            self.clear();
+            self.extend(0..n as u32);
+        }
         &mut self[..]
     }
 }
 
 /// A uniformly random permutation (Fisher–Yates), or source order.
 fn order(buf: &mut impl OrderBuf, n: usize, biased: bool) -> &[u32] {
-    let idx = buf.slots(n);
-    for (i, slot) in idx.iter_mut().enumerate() {
-        *slot = i as u32;
-    }
-    if !biased {
+    let idx = buf.perm(n);
+    if biased {
+        for (i, slot) in idx.iter_mut().enumerate() {
+            *slot = i as u32;
+        }
+    } else {
         for i in (1..n).rev() {
             idx.swap(i, random(i + 1));
         }
@@ -187,9 +206,12 @@ fn order(buf: &mut impl OrderBuf, n: usize, biased: bool) -> &[u32] {
     idx
 }
 
-/// Phase 1. Picks uniformly among the arms whose hint says "ready"
-/// (reservoir sampling: one random draw per ready arm, none per idle one),
-/// tries it; if the hint lied, tries every arm in random order.
+/// Phase 1. Tries the arms in a uniformly random order (source order
+/// when biased) and stops at the first that fires: Go's rule, uniform
+/// among the ready arms. The order is drawn lazily (Fisher–Yates, one
+/// random draw per arm looked at), and an arm is tried only if its
+/// lock-free hint says it might be ready, so with `k` of `n` arms ready
+/// about `n / (k + 1)` channels are looked at, and none is locked in vain.
 fn try_phase<A: Arm + ?Sized>(
     arms: &mut [impl DerefMut<Target = A>],
     biased: bool,
@@ -204,26 +226,19 @@ fn try_phase<A: Arm + ?Sized>(
     if biased {
         return (0..arms.len()).find(|&i| {
             let a = &mut *arms[i];
-            a.enabled() && (a.needs_poll() || a.maybe_ready()) && fire(a)
+            a.candidate() && fire(a)
         });
     }
-    let mut pick = None;
-    let mut seen = 0;
-    for (i, a) in arms.iter().enumerate() {
-        if a.enabled() && (a.needs_poll() || a.maybe_ready()) {
-            seen += 1;
-            if random(seen) == 0 {
-                pick = Some(i);
-            }
+    let n = arms.len();
+    let idx = buf.perm(n);
+    for i in 0..n {
+        idx.swap(i, i + random(n - i));
+        let a = &mut *arms[idx[i] as usize];
+        if a.candidate() && fire(a) {
+            return Some(idx[i] as usize);
         }
     }
-    let i = pick?;
-    if fire(&mut arms[i]) {
-        return Some(i);
-    }
-    let n = arms.len();
-    let order = order(buf, n, false);
-    order.iter().map(|&i| i as usize).find(|&i| arms[i].enabled() && fire(&mut arms[i]))
+    None
 }
 
 fn unregister_all<A: Arm + ?Sized>(arms: &mut [impl DerefMut<Target = A>]) {

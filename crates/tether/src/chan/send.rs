@@ -353,6 +353,11 @@ impl<T> Arm for SendArm<'_, T> {
         self.granted || self.chan.is_some_and(|c| c.send_maybe_ready())
     }
 
+    #[inline]
+    fn candidate(&self) -> bool {
+        self.enabled() && self.maybe_ready()
+    }
+
     fn needs_registration(&self) -> bool {
         self.chan.is_some_and(|c| c.cap == 0)
     }
