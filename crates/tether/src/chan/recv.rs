@@ -238,13 +238,9 @@ impl<'a, T> RecvArm<'a, T> {
             Err(TryRecvError::Closed) => return Some(Err(RecvError::Closed)),
             Err(TryRecvError::Empty) => {}
         }
-        if spin_on(|| chan.recv_maybe_ready()) {
-            match chan.try_recv_fair(true) {
-                Ok(v) => return Some(Ok(v)),
-                Err(TryRecvError::Closed) => return Some(Err(RecvError::Closed)),
-                Err(TryRecvError::Empty) => {}
-            }
-        }
+        // Spin on the hint; whatever it says, `start` tries once more (under
+        // the lock, or lock-free first on a buffered channel) before linking.
+        spin_on(|| chan.recv_maybe_ready());
         let mut front = false;
         loop {
             if let Reg::Fired = self.start(None, 0, Owner::Thread, true, true, front) {

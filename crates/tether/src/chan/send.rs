@@ -266,22 +266,28 @@ impl<'a, T> SendArm<'a, T> {
     /// value is still in the arm).
     pub(crate) fn send_blocking(&mut self, deadline: Option<Instant>) -> Option<Result<(), SendError<T>>> {
         let chan = self.chan.expect("a send has a channel");
+        // On a rendezvous channel go straight to `start`: it tries under
+        // the lock before linking, and a receiver can only take from a
+        // linked sender (spinning first would wait for a peer spinning
+        // too). A buffered send tries lock-free, then spins on the hint.
         let v = self.value.take().expect("a send holds its value");
-        let v = match chan.try_send(v) {
-            Ok(()) => return Some(Ok(())),
-            Err(TrySendError::Closed(v)) => return Some(Err(SendError(v))),
-            Err(TrySendError::Full(v)) => v,
-        };
-        // On a rendezvous channel a receiver can only take from a linked
-        // sender: spinning first would wait for a peer spinning too.
-        let v = if chan.cap != 0 && spin_on(|| chan.send_maybe_ready()) {
-            match chan.try_send(v) {
+        let v = if chan.cap == 0 {
+            v
+        } else {
+            let v = match chan.try_send(v) {
                 Ok(()) => return Some(Ok(())),
                 Err(TrySendError::Closed(v)) => return Some(Err(SendError(v))),
                 Err(TrySendError::Full(v)) => v,
+            };
+            if spin_on(|| chan.send_maybe_ready()) {
+                match chan.try_send(v) {
+                    Ok(()) => return Some(Ok(())),
+                    Err(TrySendError::Closed(v)) => return Some(Err(SendError(v))),
+                    Err(TrySendError::Full(v)) => v,
+                }
+            } else {
+                v
             }
-        } else {
-            v
         };
         self.value = Some(v);
         let mut front = false;
