@@ -113,7 +113,7 @@ static TOKEN_CANCELLED: std::sync::LazyLock<Cause> = std::sync::LazyLock::new(||
 /// lives, the context being done cancels the token. Dropping it removes
 /// the context's registration (and leaves the token as it is: the token
 /// is not yours to cancel on the way out, unlike a
-/// [`CancelHandle`](super::CancelHandle)'s context).
+/// [`CancelHandle`]'s context).
 ///
 /// ```
 /// use tether::Context;
