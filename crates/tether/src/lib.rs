@@ -17,14 +17,22 @@
 //! | the worker pool, bounded parallelism | [`pool`]: [`pool::run_worker_pool`], [`pool::map`] |
 //! | `sync.WaitGroup`, `sync.Cond`, `atomic.Value`, `x/sync/semaphore` | [`sync`] |
 //! | `x/time/rate` | [`rate`]: [`rate::Limiter`] |
-//! | `time.Ticker`, `time.After`, `testing/synctest` | [`time`]: [`time::Ticker`], [`time::VirtualClock`] |
+//! | `time.Ticker`, `time.After`, `testing/synctest` | [`time`]: [`time::Ticker`], [`time::VirtualClock`], [`time::synctest`] |
 //! | goleak | [`leak`]: [`leak::verify_none`], [`leak::live_tasks`] |
+//!
+//! **Coming from Go?** The [`guide`] answers the questions Go programmers
+//! ask about concurrency — goroutine leaks, buffered or unbuffered
+//! channels, `select`, context rules, the worker pool, atomics or a
+//! mutex, `WaitGroup`, who closes a channel, errgroup, rate limiting,
+//! `Cond`, `atomic.Value`, `WithCancelCause` — one page each, with
+//! runnable examples and the pitfalls that are Rust's own.
 //!
 //! Every `*_blocking` method parks an OS thread and needs no async
 //! runtime; every `async` method works on any executor. One channel, one
 //! context or one `WaitGroup` can serve threads and tasks at the same time.
 //! Async task *spawning* (groups, pools) uses tokio (feature `tokio`, on by
-//! default).
+//! default). Feature `tokio-util` adds conversions between [`Context`] and
+//! tokio-util's `CancellationToken`, both ways (module `ctx::tokio_util`).
 //!
 //! ```
 //! use std::time::Duration;
@@ -47,6 +55,7 @@ pub(crate) mod waiter;
 pub mod chan;
 pub mod ctx;
 pub mod group;
+pub mod guide;
 pub mod leak;
 pub mod pool;
 pub mod rate;

@@ -73,6 +73,8 @@ mod error_is;
 mod loom_tests;
 mod scope;
 mod shared_cancel;
+#[cfg(all(feature = "tokio-util", not(loom)))]
+pub mod tokio_util;
 mod values;
 
 use std::future::Future;

@@ -210,6 +210,36 @@ impl<U, E> Drop for Deliver<U, E> {
 ///
 /// Dropping it cancels the map's context and aborts its tasks.
 ///
+/// Consume it with a collector, or as a [`Stream`] (with `futures`'
+/// `StreamExt::next`, or by hand as here); [`cancel`](Map::cancel) stops
+/// it early:
+///
+/// ```
+/// use std::pin::Pin;
+/// use futures_core::Stream;
+/// use tether::{Context, ctx, pool};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut squares = pool::map(&Context::background(), 2, 1..=4u64, |_ctx, x| async move {
+///     Ok::<_, ctx::Error>(x * x)
+/// });
+/// let mut got = Vec::new();
+/// while let Some(r) = std::future::poll_fn(|cx| Pin::new(&mut squares).poll_next(cx)).await {
+///     got.push(r.unwrap());
+/// }
+/// assert_eq!(got, [1, 4, 9, 16]); // input order
+///
+/// let waits = pool::map(&Context::background(), 2, 0..100u32, |ctx, _i| async move {
+///     ctx.done().await; // would wait forever without the cancel
+///     Err::<u32, _>(ctx.err().unwrap())
+/// });
+/// waits.cancel(); // no new task starts; the remaining inputs yield the error
+/// let all = waits.collect_all().await;
+/// assert_eq!(all.len(), 100);
+/// assert!(all.iter().all(|r| *r == Err(ctx::Error::Canceled)));
+/// # });
+/// ```
+///
 /// # Cancel safety
 ///
 /// Polling it is cancel-safe: a result not yet yielded stays buffered for

@@ -24,6 +24,34 @@
 //! | results as they complete | `map(..).unordered()` |
 //! | a `Stream` as the source | [`map_stream`] |
 //! | plain threads, no runtime | `try_collect_blocking` / `collect_all_blocking` |
+//!
+//! ```
+//! use tether::{Context, ctx, group::SharedError, pool};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! // At most 3 lookups at once; results in input order; the first error
+//! // would cancel the rest.
+//! let names = pool::map(&Context::background(), 3, 1..=6u32, |ctx, id| async move {
+//!     ctx.check()?;
+//!     Ok::<_, ctx::Error>(format!("user-{id}"))
+//! })
+//! .try_collect()
+//! .await
+//! .unwrap();
+//! assert_eq!(names, ["user-1", "user-2", "user-3", "user-4", "user-5", "user-6"]);
+//! # });
+//!
+//! // On plain threads, no runtime: every result, errors included (any
+//! // error type, through `?`, with `SharedError`).
+//! let results = pool::map(&Context::background(), 2, ["7", "x", "9"], |_ctx, s| async move {
+//!     Ok::<_, SharedError>(s.parse::<u32>()?)
+//! })
+//! .collect_all_blocking();
+//! let shown: Vec<_> = results.iter().map(|r| r.as_ref().map_err(|e| e.to_string())).collect();
+//! assert_eq!(shown, [Ok(&7), Err("invalid digit found in string".to_string()), Ok(&9)]);
+//! ```
+//!
+//! The seed's pool, fed from a channel: see [`run_worker_pool`].
 
 mod map;
 

@@ -126,6 +126,29 @@ struct Slow {
 /// Tokens reserved from a [`Limiter`], due now or in the future (Go's
 /// `rate.Reservation`). Dropping it keeps the tokens taken; call
 /// [`cancel_at`](Reservation::cancel_at) to give them back.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use tether::rate::{Limit, Limiter};
+///
+/// let lim = Limiter::new(Limit::per_second(2.0), 1);
+/// let t0 = Instant::now();
+/// let first = lim.reserve_n(t0, 1);
+/// assert!(first.ok());
+/// assert_eq!(first.delay_from(t0), Duration::ZERO); // act now
+///
+/// let second = lim.reserve_n(t0, 1); // the bucket is empty: in debt
+/// assert_eq!(second.delay_from(t0), Duration::from_millis(500));
+/// assert_eq!(second.tokens(), 1);
+/// // Not acting after all: give the token back, so that the next
+/// // reservation does not queue behind it.
+/// second.cancel_at(t0);
+/// assert_eq!(lim.reserve_n(t0, 1).delay_from(t0), Duration::from_millis(500));
+///
+/// let never = lim.reserve_n(t0, 2); // more than the burst
+/// assert!(!never.ok());
+/// assert_eq!(never.delay_from(t0), Duration::MAX);
+/// ```
 #[derive(Debug)]
 pub struct Reservation<'a> {
     lim: &'a Limiter,

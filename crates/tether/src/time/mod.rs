@@ -33,11 +33,13 @@
 
 mod channel;
 mod sleep;
+mod synctest;
 mod ticker;
 mod virtual_clock;
 
 pub use channel::{after, tick};
 pub use sleep::{Sleep, sleep, sleep_blocking, sleep_until, sleep_until_blocking};
+pub use synctest::*;
 pub use ticker::{MissedTick, Ticker};
 pub use virtual_clock::{VirtualClock, virtual_time};
 

@@ -58,6 +58,27 @@ pub fn sleep_until_blocking(at: Instant) {
 
 /// The future returned by [`sleep`] and [`sleep_until`].
 ///
+/// It is `Unpin`: keep it in a variable, await it by `&mut`, and
+/// [`reset`](Sleep::reset) it to move its deadline — an idle timeout that
+/// starts over on activity, say.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use tether::time::{self, VirtualClock};
+///
+/// let clock = VirtualClock::install();
+/// let mut idle = time::sleep(Duration::from_secs(10));
+/// assert!(!idle.is_elapsed());
+/// // Activity: the idle timeout starts over, 10 s from now.
+/// idle.reset(time::now() + Duration::from_secs(10));
+/// (&mut idle).await;
+/// assert!(idle.is_elapsed());
+/// assert_eq!(clock.elapsed(), Duration::from_secs(10));
+/// # drop(idle);
+/// # });
+/// ```
+///
 /// # Cancel safety
 ///
 /// Cancel-safe: dropping it cancels its timer.

@@ -25,6 +25,32 @@ use crate::clock;
 /// A tick counts as *missed* when it is asked for more than a small
 /// tolerance after it came due: half a period, at most 5 ms (so that the
 /// ordinary latency of waking a thread does not count as lateness).
+///
+/// The table, run on a manual [`VirtualClock`](super::VirtualClock):
+///
+/// ```
+/// use std::time::Duration;
+/// use tether::time::{MissedTick, Ticker, VirtualClock};
+///
+/// let clock = VirtualClock::install_manual();
+/// let (t0, s) = (clock.now(), Duration::from_secs(1));
+/// let mut tickers: Vec<_> = [MissedTick::Drop, MissedTick::Burst, MissedTick::Delay, MissedTick::Skip]
+///     .into_iter()
+///     .map(|policy| Ticker::with_policy(s, policy))
+///     .collect();
+/// clock.advance(Duration::from_millis(3700)); // the consumer was busy
+/// // What each one hands out now, without waiting, and when it ticks next.
+/// let report = |t: &mut Ticker| {
+///     let now: Vec<_> = std::iter::from_fn(|| t.try_tick()).map(|at| at - t0).collect();
+///     (now, t.next_tick().unwrap() - t0)
+/// };
+/// let got: Vec<_> = tickers.iter_mut().map(report).collect();
+/// assert_eq!(got[0], (vec![s], 4 * s)); // Drop
+/// assert_eq!(got[1], (vec![s, 2 * s, 3 * s], 4 * s)); // Burst
+/// assert_eq!(got[2], (vec![s], Duration::from_millis(4700))); // Delay
+/// assert_eq!(got[3], (vec![], 4 * s)); // Skip
+/// drop(tickers); // before the clock
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum MissedTick {
     /// Go's ticker: at most one tick waits for a slow consumer (Go's
