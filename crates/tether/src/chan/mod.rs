@@ -148,7 +148,7 @@
 mod arms;
 mod blocks;
 mod buffer;
-pub mod core;
+mod core;
 mod dynamic;
 mod error;
 mod future;

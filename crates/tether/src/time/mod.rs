@@ -17,7 +17,7 @@
 //! | `case <-time.After(d):` | the `after(d)` arm of [`select!`](crate::select) |
 //! | `time.Tick(d)`, `case t := <-ticker.C:` | [`tick(d)`](tick), then a `recv(ticks) -> t =>` arm |
 //! | `time.After(d)` | [`after(d)`](after) (a channel), or the `after(d)` arm |
-//! | `testing/synctest` | [`VirtualClock`], [`virtual_time`] |
+//! | `testing/synctest` (`synctest.Test`) | [`synctest`], [`synctest_async`], [`SyncTest`]; underneath, [`VirtualClock`], [`virtual_time`] |
 //!
 //! ```
 //! use std::time::Duration;

@@ -99,7 +99,17 @@ use crate::clock::{self, virt};
 /// outside tokio, do not hold tokio's clock back. Use this clock for tether
 /// code; tether's futures (sleeps, tickers, limiter waits, context
 /// deadlines) run fine on a tokio runtime under it, with tokio's clock left
-/// unpaused.
+/// unpaused ([`synctest_async`](super::synctest_async) sets that up).
+///
+/// Under tokio's pause (`#[tokio::test(start_paused = true)]`), exactly:
+///
+/// | works | does not |
+/// |---|---|
+/// | channels, `select!`, groups, `WaitGroup`, contexts cancelled by hand | tether deadlines, sleeps, tickers, limiter waits: they keep real time |
+/// | `tokio::time::timeout(d, rx.recv())` and other tokio timers *around* tether futures | `tokio::time::advance` does not move [`now`](super::now) or fire a tether deadline |
+/// | a tether sleep with no tokio timer pending ends on real time | with a tokio timer pending, tokio jumps to it past an unfired tether sleep |
+///
+/// Each cell is a test in `tests/tokio_paused_time.rs`.
 pub struct VirtualClock {
     start: Instant,
     driver: Arc<Driver>,
