@@ -111,6 +111,13 @@ const REPEATED: &str = "the header appears more than once";
 ///     assert!(parse_grpc_timeout(&HeaderValue::from_str(bad).unwrap()).is_err(), "{bad:?}");
 /// }
 /// ```
+///
+/// # Errors
+///
+/// [`MalformedTimeout`] unless the value is 1 to 8 ASCII digits followed
+/// by exactly one of `H`, `M`, `S`, `m`, `u`, `n`: empty, no digits, a
+/// ninth digit, a sign, a space, a decimal point, an unknown unit (`s`)
+/// or a second one are all refused.
 pub fn parse_grpc_timeout(value: &HeaderValue) -> Result<Duration, MalformedTimeout> {
     let bad = || MalformedTimeout::new("grpc-timeout", value, GRPC_RULE);
     let (&unit, digits) = value.as_bytes().split_last().ok_or_else(bad)?;
@@ -136,6 +143,11 @@ pub fn parse_grpc_timeout(value: &HeaderValue) -> Result<Duration, MalformedTime
 /// assert_eq!(parse_connect_timeout(&HeaderValue::from_static("1500")), Ok(Duration::from_millis(1500)));
 /// assert!(parse_connect_timeout(&HeaderValue::from_static("12345678901")).is_err()); // 11 digits
 /// ```
+///
+/// # Errors
+///
+/// [`MalformedTimeout`] unless the value is 1 to 10 ASCII digits and
+/// nothing else (no sign, space, unit or decimal point).
 pub fn parse_connect_timeout(value: &HeaderValue) -> Result<Duration, MalformedTimeout> {
     let n = parse_digits(value.as_bytes(), 10)
         .ok_or_else(|| MalformedTimeout::new("connect-timeout-ms", value, CONNECT_RULE))?;
@@ -165,6 +177,11 @@ fn parse_digits(digits: &[u8], max: usize) -> Option<u64> {
 /// assert_eq!(grpc_timeout_value(Duration::from_secs(3 * 3600)), "10800000m");
 /// assert_eq!(grpc_timeout_value(Duration::ZERO), "0n");
 /// ```
+///
+/// # Panics
+///
+/// Only if this crate has a bug: the value is ASCII digits and a unit
+/// letter, always a valid header value.
 pub fn grpc_timeout_value(left: Duration) -> HeaderValue {
     let nanos = left.as_nanos();
     let (n, unit) = [(1u128, 'n'), (1_000, 'u'), (1_000_000, 'm'), (1_000_000_000, 'S'), (60_000_000_000, 'M')]
@@ -207,6 +224,12 @@ pub fn connect_timeout_value(left: Duration) -> HeaderValue {
 /// h.append(GRPC_TIMEOUT, HeaderValue::from_static("1S"));
 /// assert!(headers::timeout(&h).is_err()); // repeated
 /// ```
+///
+/// # Errors
+///
+/// [`MalformedTimeout`] if either header appears more than once, or its
+/// value breaks its grammar (see [`parse_grpc_timeout`] and
+/// [`parse_connect_timeout`]), even when the other header is fine.
 pub fn timeout(headers: &HeaderMap) -> Result<Option<Duration>, MalformedTimeout> {
     let grpc = single(headers, &GRPC_TIMEOUT, "grpc-timeout")?.map(parse_grpc_timeout).transpose()?;
     let connect = single(headers, &CONNECT_TIMEOUT_MS, "connect-timeout-ms")?.map(parse_connect_timeout).transpose()?;

@@ -346,6 +346,11 @@ impl Selected<'_, '_> {
 
     /// The result of a completed `recv` arm.
     ///
+    /// # Errors
+    ///
+    /// `Err(RecvError::Closed)` if the arm completed because its channel is
+    /// closed and drained (a closed channel's `recv` is always ready).
+    ///
     /// # Panics
     ///
     /// If the arm is not a `recv` of a `Receiver<T>`.
@@ -355,6 +360,12 @@ impl Selected<'_, '_> {
 
     /// The result of a completed `send` arm (the value is handed back if
     /// the channel was closed).
+    ///
+    /// # Errors
+    ///
+    /// `Err(SendError(v))` if the arm completed because its channel is
+    /// closed (by a sender, or because every receiver is gone); `v` is the
+    /// value given to [`Select::send`].
     ///
     /// # Panics
     ///

@@ -191,6 +191,11 @@ use crate::sync_impl::Arc;
 /// assert_eq!(rx.try_recv(), Ok("a"));
 /// assert_eq!(tx.capacity(), Some(1));
 /// ```
+///
+/// # Panics
+///
+/// If `cap` is `usize::MAX`: that value marks an unbounded channel; use
+/// [`unbounded`] for one.
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     assert!(cap < UNBOUNDED, "tether::chan::bounded: capacity usize::MAX is reserved; use unbounded()");
     make(cap)
@@ -264,6 +269,17 @@ impl<T> Sender<T> {
     /// tx.send_blocking("ping").unwrap(); // returns once the receiver has it
     /// assert_eq!(h.join().unwrap(), Ok("ping"));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Err(SendError(v))` if the channel is closed (by
+    /// [`close`](Sender::close), or because every receiver is gone) before
+    /// the value is sent, including while waiting; the value comes back.
+    ///
+    /// # Panics
+    ///
+    /// Only if tether has a bug: a wait without a deadline ends only by
+    /// sending or by a close.
     pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
         SendArm::new(Some(&self.chan), v)
             .send_blocking(None)
@@ -284,6 +300,14 @@ impl<T> Sender<T> {
     /// drop(rx);
     /// assert_eq!(tx.try_send(3), Err(TrySendError::Closed(3)));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// The value comes back in either case:
+    ///
+    /// - `Closed(v)` if the channel is closed (checked first);
+    /// - `Full(v)` if no receiver is waiting and the buffer has no free
+    ///   room (on a rendezvous channel: if no receiver is waiting).
     pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
         self.chan.try_send(v)
     }
@@ -297,6 +321,18 @@ impl<T> Sender<T> {
     /// let (tx, _rx) = tether::chan::bounded(0);
     /// assert_eq!(tx.send_timeout_blocking(1, Duration::from_millis(1)), Err(SendTimeoutError::Timeout(1)));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// The value comes back in either case:
+    ///
+    /// - `Closed(v)` if the channel is closed before the value is sent;
+    /// - `Timeout(v)` if it could not be sent within `d`.
+    ///
+    /// # Panics
+    ///
+    /// Only if tether has a bug: a send that timed out still holds its
+    /// value.
     pub fn send_timeout_blocking(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
         let mut arm = SendArm::new(Some(&self.chan), v);
         match arm.send_blocking(Some(crate::clock::deadline_after(d))) {
@@ -412,6 +448,16 @@ impl<T> Receiver<T> {
     /// std::thread::spawn(move || tx.send_blocking(42));
     /// assert_eq!(rx.recv_blocking(), Ok(42));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Err(RecvError::Closed)` once the channel is closed and every
+    /// buffered value has been received.
+    ///
+    /// # Panics
+    ///
+    /// Only if tether has a bug: a wait without a deadline ends only with
+    /// a value or by a close.
     pub fn recv_blocking(&self) -> Result<T, RecvError> {
         RecvArm::new(Some(&self.chan))
             .recv_blocking(None)
@@ -430,6 +476,11 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Ok(1));
     /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - `Empty` if no value is ready now (the channel may still get one);
+    /// - `Closed` once the channel is closed and drained.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         self.chan.try_recv()
     }
@@ -443,6 +494,11 @@ impl<T> Receiver<T> {
     /// let (_tx, rx) = tether::chan::bounded::<u8>(1);
     /// assert_eq!(rx.recv_timeout_blocking(Duration::from_millis(1)), Err(RecvTimeoutError::Timeout));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - `Closed` once the channel is closed and drained;
+    /// - `Timeout` if no value arrived within `d`.
     pub fn recv_timeout_blocking(&self, d: Duration) -> Result<T, RecvTimeoutError> {
         match RecvArm::new(Some(&self.chan)).recv_blocking(Some(crate::clock::deadline_after(d))) {
             Some(r) => r.map_err(|RecvError::Closed| RecvTimeoutError::Closed),
@@ -482,6 +538,12 @@ impl<T> Receiver<T> {
     /// let mut batch = Vec::new();
     /// assert_eq!(rx.recv_many_blocking(&mut batch, 100), Ok(4));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Err(RecvError::Closed)` once the channel is closed and drained
+    /// (`buf` is left as it was). Not with `max == 0`: that returns
+    /// `Ok(0)` without looking at the channel.
     pub fn recv_many_blocking(&self, buf: &mut Vec<T>, max: usize) -> Result<usize, RecvError> {
         if max == 0 {
             return Ok(0);

@@ -33,6 +33,12 @@ impl<T> Permit<'_, T> {
     /// Sends `value` into the reserved room, without waiting. Fails (with
     /// the value back) only if the channel was closed since the room was
     /// reserved.
+    ///
+    /// # Errors
+    ///
+    /// `Err(SendError(value))` if the channel was closed (by a sender, or
+    /// because every receiver is gone) after the room was reserved; the
+    /// room is given back.
     pub fn send(self, value: T) -> Result<(), SendError<T>> {
         let chan = self.chan;
         std::mem::forget(self);
@@ -253,6 +259,12 @@ impl<T> Sender<T> {
     /// assert!(tx.try_reserve().is_ok());
     /// ```
     ///
+    /// # Errors
+    ///
+    /// - `Closed(())` if the channel is closed (checked first);
+    /// - `Full(())` if the buffer has no free room, or other senders are
+    ///   already waiting for room (they come first).
+    ///
     /// # Panics
     ///
     /// On a rendezvous channel (capacity 0).
@@ -271,6 +283,11 @@ impl<T> Sender<T> {
 
     /// Turns the sender into a [`futures_sink::Sink`] (for `SinkExt::send`,
     /// `StreamExt::forward` and friends).
+    ///
+    /// # Panics
+    ///
+    /// On a rendezvous channel (capacity 0): the sink reserves room before
+    /// each item, and such a channel has none.
     pub fn into_sink(self) -> SendSink<T> {
         assert_reservable(&self.chan);
         SendSink { tx: Some(self), res: Reservation::default(), ready: false }

@@ -187,6 +187,11 @@ impl<'a> TickArm<'a> {
     }
 
     /// The instant of the tick taken.
+    ///
+    /// # Panics
+    ///
+    /// If the arm has not completed, or its result was already taken. The
+    /// select macros take it exactly once, from the arm that won.
     pub fn take(&mut self) -> Instant {
         self.tick.take().expect("tether: a select arm's result was taken twice")
     }
@@ -252,6 +257,11 @@ impl<F: Future> FutArm<F> {
 
 impl<F: Future> FutArm<F> {
     /// The future's output, once the arm won.
+    ///
+    /// # Panics
+    ///
+    /// If the arm has not completed, or its result was already taken. The
+    /// select macros take it exactly once, from the arm that won.
     pub fn take(self: Pin<&mut Self>) -> F::Output {
         // SAFETY: `out` is not structurally pinned.
         unsafe { self.get_unchecked_mut() }.out.take().expect("tether: a select arm's result was taken twice")

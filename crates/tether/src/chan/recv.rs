@@ -56,6 +56,16 @@ impl<'a, T> RecvArm<'a, T> {
     }
 
     /// The outcome, once the operation completed.
+    ///
+    /// # Errors
+    ///
+    /// `Err(RecvError::Closed)` if the arm completed because the channel
+    /// is closed and drained.
+    ///
+    /// # Panics
+    ///
+    /// If the arm has not completed, or its result was already taken. The
+    /// select macros take it exactly once, from the arm that won.
     pub fn take(&mut self) -> Result<T, RecvError> {
         self.result.take().expect("tether: a select arm's result was taken twice")
     }

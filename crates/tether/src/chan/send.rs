@@ -45,6 +45,16 @@ impl<'a, T> SendArm<'a, T> {
     }
 
     /// The outcome, once the operation completed.
+    ///
+    /// # Errors
+    ///
+    /// `Err(SendError(v))` if the channel was closed before the value was
+    /// sent; the value comes back.
+    ///
+    /// # Panics
+    ///
+    /// If the arm has not completed, or its result was already taken. The
+    /// select macros take it exactly once, from the arm that won.
     pub fn take(&mut self) -> Result<(), SendError<T>> {
         self.result.take().expect("tether: a select arm's result was taken twice")
     }

@@ -50,6 +50,17 @@ const THREAD: &str = "scope thread";
 /// assert_eq!(r, Ok("done"));
 /// assert_eq!(total, 10);
 /// ```
+///
+/// # Errors
+///
+/// The first error recorded, a thread's or the body's (later ones are
+/// dropped, as in Go), once every thread has ended. A done `parent` is not
+/// an error by itself: the result is what the body and the threads return.
+///
+/// # Panics
+///
+/// Resumes the first panic of a thread or of the body, after every thread
+/// has ended; a panic wins over errors.
 #[track_caller]
 pub fn scope<'env, E, R, F>(parent: &Context, body: F) -> Result<R, E>
 where
@@ -83,9 +94,13 @@ where
 /// assert!(max.load(SeqCst) <= 2);
 /// ```
 ///
+/// # Errors
+///
+/// As for [`scope`]: the first error, a thread's or the body's.
+///
 /// # Panics
 ///
-/// If `limit` is 0.
+/// If `limit` is 0. Resumes the first panic as [`scope`] does.
 #[track_caller]
 pub fn scope_with_limit<'env, E, R, F>(parent: &Context, limit: usize, body: F) -> Result<R, E>
 where

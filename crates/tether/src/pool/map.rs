@@ -114,6 +114,11 @@ where
 /// assert_eq!(squares.iter().sum::<u64>(), (0..20).map(|x| x * x).sum());
 /// # });
 /// ```
+///
+/// # Panics
+///
+/// As [`map`]: if `limit` is 0; a task's panic is resumed by the
+/// consumer's next poll, after the other tasks have ended.
 #[track_caller]
 pub fn map_stream<S, T, U, E, F, Fut>(ctx: &Context, limit: usize, items: S, f: F) -> Map<T, U, E>
 where
@@ -295,6 +300,15 @@ impl<T: Send + 'static, U: Send + 'static, E: From<ctx::Error> + Send + 'static>
     /// map is cancelled, running tasks are awaited (they see their context
     /// done), and that error is returned.
     ///
+    /// # Errors
+    ///
+    /// The first error yielded: a task's `Err`, as soon as it arrives (ahead
+    /// of earlier inputs still running), or `E::from(ctx_error)` for an
+    /// input that got no task because the map's context was done (the
+    /// parent's cancellation or deadline, or [`cancel`](Map::cancel)). A
+    /// panicking task is not an error: its panic is resumed instead (see
+    /// [`map`]), even after an error.
+    ///
     /// # Cancel safety
     ///
     /// Dropping the future drops the map: its tasks are aborted.
@@ -331,6 +345,10 @@ impl<T: Send + 'static, U: Send + 'static, E: From<ctx::Error> + Send + 'static>
     }
 
     /// [`try_collect`](Map::try_collect) for threads: parks until done.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_collect`](Map::try_collect): the first error yielded.
     pub fn try_collect_blocking(self) -> Result<Vec<U>, E> {
         crate::task::block_on(self.try_collect())
     }

@@ -254,6 +254,12 @@ impl Cond {
     /// done. If a notification and the cancellation race, the notification
     /// wins (it is not lost): the wait returns `Ok` and the next
     /// `ctx.check()` reports the cancellation.
+    ///
+    /// # Errors
+    ///
+    /// `ctx`'s error (`Canceled` or `DeadlineExceeded`) if `ctx` is done
+    /// before a notification arrives, or already done at the call. The
+    /// guard is consumed and the lock left released.
     pub fn wait_ctx_blocking<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -366,6 +372,12 @@ impl Cond {
     /// # });
     /// ```
     ///
+    /// # Errors
+    ///
+    /// `ctx`'s error (`Canceled` or `DeadlineExceeded`) if `ctx` is done
+    /// before a notification arrives, or already done at the call. The
+    /// guard is consumed and the lock left released.
+    ///
     /// # Cancel safety
     ///
     /// As [`wait`](Cond::wait).
@@ -385,6 +397,12 @@ impl Cond {
     /// Waits while `condition` holds, until `ctx` is done; the lock is
     /// released on error.
     ///
+    /// # Errors
+    ///
+    /// `ctx`'s error if `ctx` is done while `condition` still holds; the
+    /// guard is consumed and the lock left released. A `condition` already
+    /// false returns `Ok` without looking at `ctx`.
+    ///
     /// # Cancel safety
     ///
     /// As [`wait`](Cond::wait).
@@ -402,6 +420,12 @@ impl Cond {
 
     /// Like [`wait_while`](Cond::wait_while) for threads, until `ctx` is
     /// done; the lock is released on error.
+    ///
+    /// # Errors
+    ///
+    /// `ctx`'s error if `ctx` is done while `condition` still holds; the
+    /// guard is consumed and the lock left released. A `condition` already
+    /// false returns `Ok` without looking at `ctx`.
     pub fn wait_while_ctx_blocking<'a, T: ?Sized>(
         &self,
         mut guard: MutexGuard<'a, T>,

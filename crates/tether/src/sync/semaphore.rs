@@ -180,6 +180,18 @@ impl Semaphore {
     /// [`acquire`](Semaphore::acquire) for an `Arc`-shared semaphore: the
     /// permit owns a reference, so it can move into a spawned task.
     ///
+    /// # Errors
+    ///
+    /// `ctx`'s error if `ctx` is done at the call, before the permits are
+    /// granted (with `n > size()`: always, once it is done), or by the time
+    /// they are (as in Go: permits granted to a wait that is already done
+    /// are given back). The semaphore is left as it was.
+    ///
+    /// # Panics
+    ///
+    /// As [`acquire`](Semaphore::acquire): if `n > size()` and `ctx` can
+    /// never be done.
+    ///
     /// # Cancel safety
     ///
     /// As [`acquire`](Semaphore::acquire).
@@ -198,6 +210,13 @@ impl Semaphore {
     /// let p = sem.acquire_blocking(&Context::background(), 3).unwrap();
     /// assert_eq!((p.count(), sem.available()), (3, 1));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// `ctx`'s error if `ctx` is done at the call, before the permits are
+    /// granted (with `n > size()`: always, once it is done), or by the time
+    /// they are (as in Go: permits granted to a wait that is already done
+    /// are given back). The semaphore is left as it was.
     ///
     /// # Panics
     ///
@@ -240,6 +259,15 @@ impl Semaphore {
 
     /// [`acquire_blocking`](Semaphore::acquire_blocking) for an
     /// `Arc`-shared semaphore.
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire_blocking`](Semaphore::acquire_blocking): `ctx`'s error
+    /// if it is done first.
+    ///
+    /// # Panics
+    ///
+    /// If `n > size()` and `ctx` can never be done.
     pub fn acquire_owned_blocking(self: &Arc<Self>, ctx: &Context, n: usize) -> Result<OwnedPermit, ctx::Error> {
         let n = self.acquire_blocking(ctx, n)?.forget();
         Ok(OwnedPermit { sem: self.clone(), n })

@@ -101,6 +101,12 @@ pub fn synctest<R>(body: impl FnOnce(&VirtualClock) -> R) -> R {
 /// context deadlines). A panic in a task started with `tokio::spawn` is
 /// caught by tokio and does not fail the test; one in a tether
 /// [`Group`](crate::group::Group) task is resumed by the group's `wait`.
+///
+/// # Panics
+///
+/// As [`SyncTest::run_async`]: on a leak, if called from inside a tokio
+/// runtime (use a plain `#[test]`, not `#[tokio::test]`), or if the runtime
+/// cannot be built.
 #[cfg(feature = "tokio")]
 #[track_caller]
 pub fn synctest_async<R>(body: impl AsyncFnOnce(&VirtualClock) -> R) -> R {
@@ -165,6 +171,16 @@ impl SyncTest {
     }
 
     /// Runs `body` as [`synctest_async`] does, with these settings.
+    ///
+    /// # Panics
+    ///
+    /// - If a task the body started is still alive after the grace: the
+    ///   leak report (see [`synctest`]). A panic of `body` itself goes on as
+    ///   is.
+    /// - If called from inside a tokio runtime: the body's runtime would
+    ///   block the outer one's thread, which tokio refuses.
+    /// - If tokio cannot build the runtime (the OS refused it a resource,
+    ///   such as a file descriptor for its I/O driver).
     #[cfg(feature = "tokio")]
     #[track_caller]
     pub fn run_async<R>(&self, body: impl AsyncFnOnce(&VirtualClock) -> R) -> R {
