@@ -143,3 +143,14 @@ fn a_panicking_body_uninstalls_the_clock() {
     });
     assert_no_leaks();
 }
+
+#[test]
+fn synctest_async_inside_a_tokio_runtime_names_the_rule() {
+    let msg = watchdog(|| {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async { panic_message(|| time::synctest_async(async |_clock| {})) })
+    });
+    assert!(msg.contains("cannot be called inside another"), "{msg}");
+    assert!(msg.contains("not #[tokio::test]"), "{msg}");
+    assert_no_leaks();
+}

@@ -184,6 +184,11 @@ impl SyncTest {
     #[cfg(feature = "tokio")]
     #[track_caller]
     pub fn run_async<R>(&self, body: impl AsyncFnOnce(&VirtualClock) -> R) -> R {
+        assert!(
+            tokio::runtime::Handle::try_current().is_err(),
+            "tether::time::synctest_async runs its own runtime and cannot be called inside another \
+             (use a plain #[test], not #[tokio::test])"
+        );
         let clock = VirtualClock::install();
         let tracker = Tracker::new();
         let rt = tokio::runtime::Builder::new_current_thread()
