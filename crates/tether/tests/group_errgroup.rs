@@ -279,24 +279,32 @@ fn wait_is_not_ok_when_every_spawn_came_after_the_parent_was_done() {
         cancel.cancel();
         let (g, gctx) = Group::<tether::ctx::Error>::with_context(&request);
         let ran = Arc::new(AtomicUsize::new(0));
+        // The tasks report their error only once every spawn is made: an
+        // error decides the group, and a spawn after it would (rightly) be
+        // dropped unstarted.
+        let (gate, open) = Context::background().with_cancel();
         for _ in 0..3 {
-            let (c, ran) = (gctx.clone(), ran.clone());
+            let (c, ran, gate) = (gctx.clone(), ran.clone(), gate.clone());
             g.spawn(async move {
                 ran.fetch_add(1, SeqCst);
+                gate.done().await;
                 c.check()
             })
             .await;
         }
-        let (c, r) = (gctx.clone(), ran.clone());
+        let (c, r, gt) = (gctx.clone(), ran.clone(), gate.clone());
         assert!(g.try_spawn(async move {
             r.fetch_add(1, SeqCst);
+            gt.done().await;
             c.check()
         }));
-        let (c, r) = (gctx.clone(), ran.clone());
+        let (c, r, gt) = (gctx.clone(), ran.clone(), gate.clone());
         g.spawn_blocking(move || {
             r.fetch_add(1, SeqCst);
+            gt.wait_blocking();
             c.check()
         });
+        open.cancel();
         assert_eq!(g.wait().await, Err(tether::ctx::Error::Canceled));
         assert_eq!(ran.load(SeqCst), 5, "every task ran, with the done context");
     });
