@@ -112,7 +112,7 @@ impl Scope {
 
     /// Arms this scope's own deadline timer (or fires it at once).
     pub(super) fn arm_deadline(this: &Arc<Self>, at: Instant) {
-        if at <= clock::now() {
+        if clock::reached(at) {
             Scope::fire_deadline(this);
             return;
         }

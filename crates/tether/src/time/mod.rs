@@ -47,3 +47,20 @@ pub use virtual_clock::{VirtualClock, virtual_time};
 pub fn now() -> std::time::Instant {
     crate::clock::now()
 }
+
+/// What drives tether's real-time clock: `"tsc"`, the CPU's time-stamp
+/// counter (x86-64 with an invariant TSC that the OS uses as its own clock
+/// source), scaled and kept within nanoseconds of std's `Instant`, at about
+/// half its cost; or `"std"`, std's `Instant::now()` itself (elsewhere, or
+/// when the environment sets `TETHER_CLOCK=std`).
+///
+/// Either way [`now`] returns ordinary `Instant`s that never go backwards,
+/// on one thread or across threads, and that mix freely with
+/// `Instant::now()`'s.
+///
+/// ```
+/// assert!(["tsc", "std"].contains(&tether::time::clock_source()));
+/// ```
+pub fn clock_source() -> &'static str {
+    crate::clock::source_name()
+}
