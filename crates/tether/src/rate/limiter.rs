@@ -94,6 +94,8 @@ pub struct Limiter {
     /// The limit as set (the interval is derived from it).
     limit: AtomicU64,
     epoch: Instant,
+    /// `epoch` on the clock's nanosecond scale (`clock::nanos_at`).
+    epoch_ns: u64,
     slow: Mutex<Slow>,
 }
 
@@ -160,6 +162,7 @@ impl Limiter {
             INTERVAL_ZERO => encode_tokens(burst as f64),
             _ => 0, // the zero-token time as early as can be: full
         };
+        let epoch = clock::now();
         Limiter {
             hot: Hot {
                 word: AtomicU64::new(word),
@@ -168,7 +171,8 @@ impl Limiter {
                 burst: AtomicU64::new(burst),
             },
             limit: AtomicU64::new(limit.events_per_second().to_bits()),
-            epoch: clock::now(),
+            epoch,
+            epoch_ns: clock::nanos_at(epoch),
             slow: Mutex::new(Slow { last_event: 0 }),
         }
     }
@@ -193,12 +197,50 @@ impl Limiter {
     /// assert!(lim.allow());
     /// assert!(!lim.allow()); // the next token is a second away
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn allow(&self) -> bool {
-        if self.hot.interval.load(Relaxed) == INTERVAL_INF {
-            return true;
+        loop {
+            let word = self.hot.word.load(Acquire);
+            let interval = self.hot.interval.load(Relaxed);
+            let burst = self.hot.burst.load(Relaxed);
+            let last = self.hot.last.load(Relaxed);
+            if interval == INTERVAL_INF {
+                return true;
+            }
+            if word == LOCKED || interval == INTERVAL_ZERO || burst == 0 {
+                return self.allow_slow();
+            }
+            // `plan` for one token, rearranged so that the clock is read
+            // last and compared once: with a burst of at least one, the
+            // token is there iff `now >= word + interval` (the cap at a
+            // full bucket only matters for the new word).
+            let Some(need) = word.checked_add(interval) else { return false };
+            // The clock as integer nanoseconds (no `Instant` arithmetic),
+            // read without ordering the counter: a reading a few ns below
+            // another thread's last update is counted as that update.
+            let now = self.units_ns(clock::now_nanos_relaxed()).max(last);
+            if now < need {
+                return false; // not there yet: no write at all
+            }
+            let z = word.max(now - units_for(burst, interval).min(now)) + interval;
+            if z == LOCKED {
+                return false; // beyond the representable range (as `plan`)
+            }
+            if self.hot.word.compare_exchange_weak(word, z, AcqRel, Relaxed).is_ok() {
+                if now != last {
+                    self.hot.last.store(now, Relaxed);
+                }
+                return true;
+            }
         }
-        self.take_now(self.units(clock::now()), 1, true)
+    }
+
+    /// `allow` when a setter is at work, the limit is zero or the burst is:
+    /// the general path.
+    #[cold]
+    #[inline(never)]
+    fn allow_slow(&self) -> bool {
+        self.take_now(self.units_ns(clock::now_nanos_relaxed()), 1, true)
     }
 
     /// Takes `n` tokens if they are there at `at`; false otherwise, taking
@@ -242,7 +284,7 @@ impl Limiter {
 
     /// [`reserve_n`](Limiter::reserve_n) of one token now (Go's `Reserve`).
     pub fn reserve(&self) -> Reservation<'_> {
-        self.reserve_inner(self.units(clock::now()), 1, u64::MAX, true)
+        self.reserve_inner(self.units_ns(clock::now_nanos()), 1, u64::MAX, true)
     }
 
     /// Reserves `n` tokens for an event at `at` (Go's `ReserveN`): they are
@@ -418,7 +460,7 @@ impl Limiter {
         let act = self.instant(r.act);
         let registration = ctx.scope().and_then(|s| s.register(Wake::current_thread()).map(|key| (s, key)));
         let result = loop {
-            if clock::now() >= act {
+            if clock::reached(act) {
                 break Ok(());
             }
             if let Some(e) = ctx.err() {
@@ -459,7 +501,7 @@ impl Limiter {
     /// Changes the rate from now on (Go's `SetLimit`); the tokens already
     /// earned are kept. Reservations already made keep their times.
     pub fn set_limit(&self, limit: Limit) {
-        self.set_at(self.units(clock::now()), Some(limit), None, true);
+        self.set_at(self.units_ns(clock::now_nanos()), Some(limit), None, true);
     }
 
     /// [`set_limit`](Limiter::set_limit) as of `at` (Go's `SetLimitAt`).
@@ -470,7 +512,7 @@ impl Limiter {
     /// Changes the bucket size from now on (Go's `SetBurst`); the tokens
     /// already earned are kept (up to the new size, from the next request).
     pub fn set_burst(&self, burst: usize) {
-        self.set_at(self.units(clock::now()), None, Some(burst), true);
+        self.set_at(self.units_ns(clock::now_nanos()), None, Some(burst), true);
     }
 
     /// [`set_burst`](Limiter::set_burst) as of `at` (Go's `SetBurstAt`).
@@ -518,7 +560,7 @@ impl Limiter {
 
     /// The tokens in the bucket now (Go's `Tokens`).
     pub fn tokens(&self) -> f64 {
-        self.tokens_inner(self.units(clock::now()), true)
+        self.tokens_inner(self.units_ns(clock::now_nanos()), true)
     }
 
     fn tokens_inner(&self, t: u64, monotonic: bool) -> f64 {
@@ -544,6 +586,15 @@ impl Limiter {
             waiter::spin(round.min(waiter::SPIN_ROUNDS));
             round += 1;
         }
+    }
+
+    /// A reading of the clock (`clock::now_nanos`) in units since the
+    /// epoch: integer arithmetic only.
+    #[inline(always)]
+    fn units_ns(&self, ns: u64) -> u64 {
+        // Two's complement: exact for readings within ±18 years of the
+        // epoch (the clock's readings all are).
+        MID.wrapping_add(ns.wrapping_sub(self.epoch_ns).wrapping_mul(UNITS_PER_NS)).min(LOCKED - 1)
     }
 
     /// `at` in units since the epoch.
@@ -720,7 +771,7 @@ impl<'a> Reservation<'a> {
     /// [`cancel_at`](Reservation::cancel_at) now (Go's `Cancel`).
     pub fn cancel(&self) {
         if self.ok && !self.canceled.swap(true, AcqRel) {
-            self.lim.cancel(self, self.lim.units(clock::now()), true);
+            self.lim.cancel(self, self.lim.units_ns(clock::now_nanos()), true);
         }
     }
 }
