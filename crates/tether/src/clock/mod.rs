@@ -86,6 +86,13 @@ pub(crate) fn real_now() -> Instant {
     instant_at(tsc::nanos())
 }
 
+/// Real time as nanoseconds since [`base`], unordered (for diagnostics
+/// such as task ages), whatever the virtual clock says.
+#[inline]
+pub(crate) fn real_nanos_relaxed() -> u64 {
+    tsc::nanos_relaxed()
+}
+
 /// What drives real time: `"tsc"` or `"std"`.
 pub(crate) fn source_name() -> &'static str {
     tsc::source_name()
