@@ -215,8 +215,7 @@ impl<E: Send + 'static> Group<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        self.core.begin();
-        let end = EndGuard { core: self.core.clone(), slot };
+        let end = EndGuard::begin(&self.core, slot);
         let reg = Registration::lazy(kind, name, site);
         task::spawn_async(kind, GroupTask { fut: Some(fut), abort_key: None, reg, kind, site, end });
     }
@@ -254,21 +253,19 @@ impl<E: Send + 'static> Group<E> {
         if self.core.is_decided() {
             return;
         }
-        self.core.begin();
-        let mut end = EndGuard { core: self.core.clone(), slot: false };
+        let mut end = EndGuard::begin(&self.core, false);
         let reg = Registration::new(BLOCKING, name, site);
         task::spawn_blocking(BLOCKING, reg, move |reg| {
-            let core = end.core.clone();
-            if core.is_limited() {
-                if !core.acquire_blocking() {
+            if end.core().is_limited() {
+                if !end.core().acquire_blocking() {
                     return; // the outcome was decided first: not started
                 }
                 end.slot = true;
             }
             match catch_unwind(AssertUnwindSafe(f)) {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => core.fail(e),
-                Err(p) => core.panicked(p, BLOCKING, reg.name(), site),
+                Ok(Err(e)) => end.core().fail(e),
+                Err(p) => end.core().panicked(p, BLOCKING, reg.name(), site),
             }
             drop(reg);
             drop(end);
@@ -536,7 +533,7 @@ where
         // The other fields are not pinned.
         let this = unsafe { self.get_unchecked_mut() };
         let _entered = this.reg.enter();
-        let core = &this.end.core;
+        let core = this.end.core();
         let abort = core.abort_scope();
         if abort.is_done() {
             this.fut = None;
@@ -568,7 +565,6 @@ where
                 Poll::Ready(())
             }
             Err(payload) => {
-                let core = core.clone();
                 // Drop the future here, so a panicking destructor cannot
                 // escape into the runtime.
                 let _ = catch_unwind(AssertUnwindSafe(|| this.fut = None));
@@ -584,7 +580,7 @@ impl<F, E: Send + 'static> Drop for GroupTask<F, E> {
         // Dropped in place (not moved): fine for a pinned field.
         self.fut = None;
         if let Some(k) = self.abort_key.take() {
-            self.end.core.abort_scope().unregister(k);
+            self.end.core().abort_scope().unregister(k);
         }
     }
 }
