@@ -243,8 +243,11 @@ impl<F: Future, G> Future for Tracked<F, G> {
         // `Tracked` and `Tracked` has no Drop impl that could move it;
         // `reg` is never pinned (it is only borrowed).
         let this = unsafe { self.get_unchecked_mut() };
-        let _entered = this.reg.enter();
+        let entered = this.reg.enter();
         // SAFETY: see above.
-        unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx)
+        let out = unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx);
+        drop(entered);
+        this.reg.polled(out.is_ready());
+        out
     }
 }

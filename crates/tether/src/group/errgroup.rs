@@ -532,7 +532,7 @@ where
         // place and dropped in place (assigning `None`), never moved out.
         // The other fields are not pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        let _entered = this.reg.enter();
+        let entered = this.reg.enter();
         let core = this.end.core();
         let abort = core.abort_scope();
         if abort.is_done() {
@@ -544,6 +544,8 @@ where
         let fut = unsafe { Pin::new_unchecked(fut) };
         match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => {
+                drop(entered);
+                this.reg.polled(false);
                 if this.abort_key.is_none() {
                     // tokio wakers stay valid for the task's lifetime, so
                     // one registration serves every later poll.

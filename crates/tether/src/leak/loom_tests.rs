@@ -16,7 +16,6 @@ fn entry(tag: u32) -> Entry {
         kind: "model task",
         name: Some(format!("task {tag}").into()),
         site: Location::caller(),
-        since: 0,
         epoch: 0,
         tag,
         note: None,
@@ -34,13 +33,13 @@ fn arena() -> (&'static Arena, Owned) {
 fn loom_foreign_remove_races_a_scan_and_the_owner() {
     loom::model(|| {
         let (arena, mut own) = arena();
-        let a = own.insert(entry(1));
-        let b = own.insert(entry(2));
-        let c = own.insert(entry(3)); // a second page (pages hold 2 under loom)
+        let a = own.insert(entry(1), 1);
+        let b = own.insert(entry(2), 1);
+        let c = own.insert(entry(3), 1); // a second page (pages hold 2 under loom)
         let remover = thread::spawn(move || Arena::remove_foreign(a));
         let scanner = thread::spawn(move || {
             let mut seen = Vec::new();
-            arena.scan(|e| seen.push(e.tag));
+            arena.scan(|e, _| seen.push(e.tag));
             // 3 stays live throughout; 1 and 2 are being ended meanwhile.
             assert!(seen.contains(&3), "a live entry is seen: {seen:?}");
             assert!(seen.iter().all(|t| (1..=3).contains(t)));
@@ -62,8 +61,8 @@ fn loom_foreign_remove_races_a_scan_and_the_owner() {
 fn loom_note_races_removal_of_another_entry() {
     loom::model(|| {
         let (arena, mut own) = arena();
-        let a = own.insert(entry(1));
-        let b = own.insert(entry(2));
+        let a = own.insert(entry(1), 1);
+        let b = own.insert(entry(2), 1);
         let noter = thread::spawn(move || {
             a.with_live(|e| e.note = Some("waiting"));
             a
@@ -83,14 +82,14 @@ fn loom_note_races_removal_of_another_entry() {
 fn loom_pages_freed_while_a_scanner_looks() {
     loom::model(|| {
         let (arena, mut own) = arena();
-        let slots: Vec<_> = (0..6).map(|i| own.insert(entry(i))).collect();
+        let slots: Vec<_> = (0..6).map(|i| own.insert(entry(i), 1)).collect();
         let arena2 = arena;
         let scanner = Arc::new(());
         let s2 = scanner.clone();
         let t = thread::spawn(move || {
             let _keep = s2;
             let mut n = 0;
-            arena2.scan(|_| n += 1);
+            arena2.scan(|_, _| n += 1);
             assert!(n <= 6);
         });
         for s in slots {

@@ -91,8 +91,6 @@ struct Entry {
     kind: &'static str,
     name: Name,
     site: &'static Location<'static>,
-    /// Real time (clock nanoseconds) when the entry was made.
-    since: u64,
     /// [`EPOCH`] when the task was spawned: `verify` judges only tasks
     /// spawned before it started.
     epoch: u64,
@@ -174,20 +172,20 @@ thread_local! {
 static FALLBACK: Mutex<Option<Local>> = Mutex::new(None);
 
 #[cfg(not(loom))]
-fn insert(entry: Entry) -> Option<SlotRef> {
+fn insert(entry: Entry, since: u64) -> Option<SlotRef> {
     let mut entry = Some(entry);
     let local = LOCAL.try_with(|l| match l.try_borrow_mut() {
-        Ok(mut l) => Some(l.get_or_insert_with(Local::new).0.insert(entry.take().expect("entry"))),
+        Ok(mut l) => Some(l.get_or_insert_with(Local::new).0.insert(entry.take().expect("entry"), since)),
         Err(_) => None,
     });
     match local {
         Ok(Some(slot)) => Some(slot),
-        _ => Some(lock_list(&FALLBACK).get_or_insert_with(Local::new).0.insert(entry.take().expect("entry"))),
+        _ => Some(lock_list(&FALLBACK).get_or_insert_with(Local::new).0.insert(entry.take().expect("entry"), since)),
     }
 }
 
 #[cfg(loom)]
-fn insert(_entry: Entry) -> Option<SlotRef> {
+fn insert(_entry: Entry, _since: u64) -> Option<SlotRef> {
     None
 }
 
@@ -218,7 +216,7 @@ fn remove(_slot: SlotRef) {}
 
 /// Every live entry the registry holds, arena by arena.
 #[cfg(not(loom))]
-fn scan(mut f: impl FnMut(&Entry)) {
+fn scan(mut f: impl FnMut(&Entry, &crate::sync_impl::AtomicU64)) {
     let arenas = lock_list(&ARENAS).clone();
     for arena in arenas {
         arena.scan(&mut f);
@@ -226,7 +224,7 @@ fn scan(mut f: impl FnMut(&Entry)) {
 }
 
 #[cfg(loom)]
-fn scan(_f: impl FnMut(&Entry)) {}
+fn scan(_f: impl FnMut(&Entry, &crate::sync_impl::AtomicU64)) {}
 
 /// What the current thread is running: the tracker tag new spawns inherit
 /// and the registration of the tether task being polled (for notes).
@@ -251,6 +249,8 @@ pub(crate) struct Current {
 #[must_use]
 pub(crate) struct Registration {
     slot: Option<SlotRef>,
+    /// The entry's `since` is set (or need not be).
+    stamped: bool,
     tag: u32,
     pending: Option<Pending>,
 }
@@ -267,7 +267,7 @@ impl Registration {
     /// tracker tag, now (threads).
     pub(crate) fn new(kind: &'static str, name: Name, site: &'static Location<'static>) -> Registration {
         let mut r = Registration::lazy(kind, name, site);
-        r.register_now();
+        r.register_now(true);
         r
     }
 
@@ -282,29 +282,40 @@ impl Registration {
     pub(crate) fn lazy(kind: &'static str, name: Name, site: &'static Location<'static>) -> Registration {
         let tag = current().tag;
         if !ENABLED.load(Relaxed) {
-            return Registration { slot: None, tag, pending: None };
+            return Registration { slot: None, stamped: true, tag, pending: None };
         }
         let pending = Pending { kind, name, site, epoch: EPOCH.load(Relaxed) };
-        let mut r = Registration { slot: None, tag, pending: Some(pending) };
+        let mut r = Registration { slot: None, stamped: true, tag, pending: Some(pending) };
         if tag != 0 {
-            r.register_now();
+            r.register_now(true);
         }
         r
     }
 
+    /// `now`: stamp the entry now. Otherwise (an async task, registered at
+    /// its first poll, which most finish in) the registration skips the
+    /// clock read, a third of its cost: a task that outlives its first poll
+    /// is stamped by `polled`, one stuck in it by the first snapshot that
+    /// sees it.
     #[cold]
-    fn register_now(&mut self) {
+    fn register_now(&mut self, now: bool) {
         let Some(p) = self.pending.take() else { return };
-        let entry = Entry {
-            kind: p.kind,
-            name: p.name,
-            site: p.site,
-            since: stamp(),
-            epoch: p.epoch,
-            tag: self.tag,
-            note: None,
-        };
-        self.slot = insert(entry);
+        self.stamped = now;
+        let since = if now { stamp() } else { 0 };
+        let entry = Entry { kind: p.kind, name: p.name, site: p.site, epoch: p.epoch, tag: self.tag, note: None };
+        self.slot = insert(entry, since);
+    }
+
+    /// After a poll of the task: once it has outlived its first poll, its
+    /// entry gets its time (see `register_now`).
+    #[inline]
+    pub(crate) fn polled(&mut self, done: bool) {
+        if !self.stamped {
+            self.stamped = true;
+            if let (false, Some(slot)) = (done, self.slot) {
+                slot.stamp(stamp);
+            }
+        }
     }
 
     /// The task's name (slow path: panics).
@@ -321,7 +332,7 @@ impl Registration {
     #[inline]
     pub(crate) fn enter(&mut self) -> Entered {
         if self.slot.is_none() && self.pending.is_some() {
-            self.register_now();
+            self.register_now(false);
         }
         let cur = Current { tag: self.tag, task: self.slot };
         Entered(CURRENT.with(|c| c.replace(cur)))
@@ -473,15 +484,21 @@ impl fmt::Display for TaskInfo {
 fn snapshot(keep: impl Fn(&Entry) -> bool) -> Vec<TaskInfo> {
     let now = stamp();
     let mut out = Vec::new();
-    scan(|e| {
+    scan(|e, since| {
         if keep(e) {
+            // Not stamped yet (stuck in its first poll): alive since at
+            // least now.
+            let since = match since.compare_exchange(0, now, Relaxed, Relaxed) {
+                Ok(_) => now,
+                Err(t) => t,
+            };
             out.push(TaskInfo {
                 kind: e.kind,
                 name: e.name.clone(),
                 site: e.site,
-                age: Duration::from_nanos(now.saturating_sub(e.since)),
+                age: Duration::from_nanos(now.saturating_sub(since)),
                 note: e.note,
-                since: e.since,
+                since,
                 tag: e.tag,
             });
         }

@@ -60,6 +60,10 @@ pub(super) struct Slot {
     index: u8,
     /// The next slot on the arena's `returned` stack.
     next: AtomicPtr<Slot>,
+    /// When the task was known alive (clock nanoseconds; 0: not yet).
+    /// Beside the entry, not in it: its owner sets it while readers may
+    /// hold the entry.
+    since: crate::sync_impl::AtomicU64,
     entry: UnsafeCell<MaybeUninit<Entry>>,
 }
 
@@ -122,6 +126,15 @@ impl SlotRef {
     pub(super) fn with_live<R>(&self, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         self.slot().with_live(f)
     }
+
+    /// Sets when the task was known alive, unless set already (by the
+    /// task's own thread, any time while registered).
+    pub(super) fn stamp(&self, now: impl FnOnce() -> u64) {
+        let since = &self.slot().since;
+        if since.load(Relaxed) == 0 {
+            since.store(now(), Relaxed);
+        }
+    }
 }
 
 impl Slot {
@@ -130,6 +143,7 @@ impl Slot {
             state: AtomicU8::new(FREE),
             index: index as u8,
             next: AtomicPtr::new(ptr::null_mut()),
+            since: crate::sync_impl::AtomicU64::new(0),
             entry: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
@@ -230,8 +244,9 @@ impl Arena {
         self.used.load(Acquire)
     }
 
-    /// Runs `f` on every live entry (each held BUSY meanwhile).
-    pub(super) fn scan(&self, mut f: impl FnMut(&Entry)) {
+    /// Runs `f` on every live entry (each held BUSY meanwhile), with its
+    /// slot's `since`.
+    pub(super) fn scan(&self, mut f: impl FnMut(&Entry, &crate::sync_impl::AtomicU64)) {
         if self.used.load(Acquire) == 0 {
             return;
         }
@@ -243,7 +258,7 @@ impl Arena {
                 continue;
             }
             for slot in &page.slots {
-                slot.with_live(|e| f(e));
+                slot.with_live(|e| f(e, &slot.since));
             }
         }
     }
@@ -288,7 +303,8 @@ impl Owned {
     }
 
     /// Registers `entry`; O(1) (amortised over the pages it makes).
-    pub(super) fn insert(&mut self, entry: Entry) -> SlotRef {
+    #[inline]
+    pub(super) fn insert(&mut self, entry: Entry, since: u64) -> SlotRef {
         let mut page = self.own(|o| o.open);
         if page.is_null() {
             self.reclaim_returned();
@@ -316,6 +332,7 @@ impl Owned {
         let slot = &p.slots[index];
         // SAFETY: the slot is FREE and ours (owner): nobody reads it.
         slot.entry.with_mut(|e| unsafe { (*e).write(entry) });
+        slot.since.store(since, Relaxed);
         slot.state.store(LIVE, Release);
         p.used.store(p.used.load(Relaxed) + 1, Release);
         self.arena.used.store(self.arena.used.load(Relaxed) + 1, Release);
@@ -324,6 +341,7 @@ impl Owned {
 
     /// Ends a registration in this arena, on the owner's thread: the slot
     /// is free again at once.
+    #[inline]
     pub(super) fn remove(&mut self, slot: SlotRef) {
         if kill(slot) {
             self.reclaim(slot);
@@ -348,6 +366,7 @@ impl Owned {
     }
 
     /// DEAD -> FREE: drops the entry and gives the slot back to its page.
+    #[inline]
     fn reclaim(&mut self, slot: SlotRef) {
         let s = slot.slot();
         debug_assert_eq!(s.state.load(Relaxed), DEAD);
@@ -372,8 +391,12 @@ impl Owned {
         if was_full {
             self.list(page);
         }
-        if now_empty {
-            self.own(|o| o.empty += 1);
+        if now_empty
+            && self.own(|o| {
+                o.empty += 1;
+                o.empty > SPARE_PAGES
+            })
+        {
             self.free_spare_pages(page);
         }
     }
@@ -524,7 +547,6 @@ mod tests {
             kind: "test task",
             name: (tag % 3 == 0).then(|| format!("task {tag}").into()),
             site: std::panic::Location::caller(),
-            since: 0,
             epoch: 0,
             tag,
             note: None,
@@ -552,7 +574,7 @@ mod tests {
             std::thread::spawn(move || {
                 while !stop.load(Relaxed) {
                     let mut n = 0;
-                    arena.scan(|e| {
+                    arena.scan(|e, _| {
                         assert_eq!(e.kind, "test task");
                         n += 1;
                     });
@@ -563,7 +585,7 @@ mod tests {
         let mut held = std::collections::VecDeque::new();
         for round in 0..20u32 {
             for i in 0..3_000 {
-                held.push_back(own.insert(entry(round * 3_000 + i)));
+                held.push_back(own.insert(entry(round * 3_000 + i), 1));
             }
             while let Some(s) = held.pop_front() {
                 if held.len() % 2 == 0 { tx.send(s).unwrap() } else { own.remove(s) }
@@ -578,7 +600,7 @@ mod tests {
         assert_eq!(arena.used(), 0);
         // Registering again reuses the spares; pages whose freeing a
         // scanner put off are freed now.
-        let s = own.insert(entry(1));
+        let s = own.insert(entry(1), 1);
         own.remove(s);
         assert_eq!(arena.used(), 0);
         assert!(own.pages() <= SPARE_PAGES, "empty pages are freed: {} left", own.pages());
