@@ -94,8 +94,9 @@ pub struct Limiter {
     /// The limit as set (the interval is derived from it).
     limit: AtomicU64,
     epoch: Instant,
-    /// `epoch` on the clock's nanosecond scale (`clock::nanos_at`).
-    epoch_ns: u64,
+    /// What turns a clock reading (`clock::nanos_at` scale) into units:
+    /// `units = ns · UNITS_PER_NS + units_base` (two's complement).
+    units_base: u64,
     slow: Mutex<Slow>,
 }
 
@@ -109,6 +110,10 @@ struct Hot {
     /// Units per token; `INTERVAL_INF` / `INTERVAL_ZERO` for the extremes.
     interval: AtomicU64,
     burst: AtomicU64,
+    /// `burst · interval` (saturating): how far the zero-token time may
+    /// trail "now" (a full bucket). Kept with the two, so that `allow`
+    /// need not multiply.
+    cap: AtomicU64,
 }
 
 /// One consistent read of [`Hot`].
@@ -169,10 +174,11 @@ impl Limiter {
                 last: AtomicU64::new(0),
                 interval: AtomicU64::new(interval),
                 burst: AtomicU64::new(burst),
+                cap: AtomicU64::new(units_for(burst, interval)),
             },
             limit: AtomicU64::new(limit.events_per_second().to_bits()),
             epoch,
-            epoch_ns: clock::nanos_at(epoch),
+            units_base: MID.wrapping_sub(clock::nanos_at(epoch).wrapping_mul(UNITS_PER_NS)),
             slow: Mutex::new(Slow { last_event: 0 }),
         }
     }
@@ -222,7 +228,8 @@ impl Limiter {
             if now < need {
                 return false; // not there yet: no write at all
             }
-            let z = word.max(now - units_for(burst, interval).min(now)) + interval;
+            let cap = self.hot.cap.load(Relaxed);
+            let z = word.max(now.saturating_sub(cap)) + interval;
             if z == LOCKED {
                 return false; // beyond the representable range (as `plan`)
             }
@@ -542,6 +549,7 @@ impl Limiter {
             self.hot.burst.store(b as u64, Relaxed);
         }
         self.hot.interval.store(new_interval, Relaxed);
+        self.hot.cap.store(units_for(self.hot.burst.load(Relaxed), new_interval), Relaxed);
         let mut new = encode(new_interval, tokens, now);
         if new == old {
             // Never reuse the old word: an `allow` that read it with the old
@@ -592,9 +600,11 @@ impl Limiter {
     /// epoch: integer arithmetic only.
     #[inline(always)]
     fn units_ns(&self, ns: u64) -> u64 {
-        // Two's complement: exact for readings within ±18 years of the
-        // epoch (the clock's readings all are).
-        MID.wrapping_add(ns.wrapping_sub(self.epoch_ns).wrapping_mul(UNITS_PER_NS)).min(LOCKED - 1)
+        // `MID + (ns - epoch) · UNITS_PER_NS` in two's complement: exact
+        // for readings within ±18 years of the epoch, which every reading
+        // of the clock after the limiter was made is (so it never reaches
+        // `LOCKED`).
+        ns.wrapping_mul(UNITS_PER_NS).wrapping_add(self.units_base)
     }
 
     /// `at` in units since the epoch.
