@@ -8,11 +8,12 @@
 //! piecewise-linear function of it, published as a *record*:
 //!
 //! ```text
-//! F(x) = n1 + (x - a1)·m1          for x <  v
-//!        n2 + (min(x, u) - v)·m2   for x >= v
+//! F(x) = x·m1 + o1          for x <  v
+//!        min(x, u)·m2 + o2  for x >= v
 //! ```
 //!
-//! (`m` in nanoseconds per tick, 32 fractional bits). The first reader
+//! (`m` in nanoseconds per tick, 32 fractional bits; `o` in wrapping
+//! arithmetic). The first reader
 //! past `v` publishes the successor: it samples std's clock and the
 //! counter together, keeps the current record's second segment as the
 //! new first one (so both records agree up to `u`), and starts the new
@@ -108,14 +109,17 @@ pub(super) trait Counter {
 }
 
 /// One published record (see the module docs), plus the calibration its
-/// publisher needs.
+/// publisher needs. Each segment is a line `mulshift(x, m) + o` (two's
+/// complement: the offset `o` is the line's value at counter 0), so that a
+/// reader evaluates it with one multiply and one add, and a successor that
+/// keeps a segment keeps it *exactly* (no rounding between two forms of
+/// one line).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Record {
-    a1: u64,
-    n1: u64,
+    o1: u64,
     m1: u64,
     v: u64,
-    n2: u64,
+    o2: u64,
     m2: u64,
     u: u64,
     /// The calibration point: a counter value and the reference then.
@@ -130,6 +134,17 @@ pub(super) struct Record {
 #[inline]
 fn mulshift(dx: u64, m: u64) -> u64 {
     ((dx as u128 * m as u128) >> 32) as u64
+}
+
+/// The line of slope `m` and offset `o`, at `y`.
+#[inline]
+fn line(y: u64, m: u64, o: u64) -> u64 {
+    mulshift(y, m).wrapping_add(o)
+}
+
+/// The offset of the line of slope `m` through `(x, n)`.
+fn offset_through(x: u64, n: u64, m: u64) -> u64 {
+    n.wrapping_sub(mulshift(x, m))
 }
 
 /// Ticks that `ns` nanoseconds take at rate `m`.
@@ -147,13 +162,13 @@ impl Record {
     fn first(t0: u64, n0: u64, t1: u64, n1: u64, interval_ns: u64) -> Record {
         let m = rate(n1.saturating_sub(n0), t1.saturating_sub(t0));
         let l = ticks_for(interval_ns, m).max(1);
+        let o = offset_through(t1, n1, m);
         let v = t1 + l;
         Record {
-            a1: t1,
-            n1,
+            o1: o,
             m1: m,
             v,
-            n2: n1 + mulshift(l, m),
+            o2: o, // one line through both segments
             m2: m,
             u: v + l,
             cal_t: t0,
@@ -163,24 +178,16 @@ impl Record {
         }
     }
 
-    /// The second segment's line at `x`, unclamped: what the record
-    /// predicts the reference reads.
+    /// The segment's line at `x`, unclamped: what the record predicts the
+    /// reference reads.
     fn extrapolate(&self, x: u64) -> u64 {
-        if x >= self.v {
-            self.n2 + mulshift(x - self.v, self.m2)
-        } else {
-            self.n1 + mulshift(x.saturating_sub(self.a1), self.m1)
-        }
+        if x >= self.v { line(x, self.m2, self.o2) } else { line(x, self.m1, self.o1) }
     }
 
     /// The value at counter reading `x`.
     #[inline]
     pub(super) fn at(&self, x: u64) -> u64 {
-        if x < self.v {
-            self.n1 + mulshift(x.saturating_sub(self.a1), self.m1)
-        } else {
-            self.n2 + mulshift(x.min(self.u) - self.v, self.m2)
-        }
+        if x < self.v { line(x, self.m1, self.o1) } else { line(x.min(self.u), self.m2, self.o2) }
     }
 
     /// The successor, given a sample: counter `p`, reference `s`.
@@ -202,24 +209,22 @@ impl Record {
         if p < self.u {
             // In time: keep our second segment until `u`, then slew so as
             // to meet the reference one interval later.
-            next.a1 = self.v;
-            next.n1 = self.n2;
+            next.o1 = self.o2;
             next.m1 = self.m2;
             next.v = self.u;
-            next.n2 = last;
             let w = self.u + l;
             let target = s + mulshift(w - p, m_est);
             let slope = rate(target.saturating_sub(last), l);
             next.m2 = slope.clamp(m_est - m_est / 8, m_est + m_est / 8);
+            next.o2 = offset_through(next.v, last, next.m2);
         } else {
             // Late: readers have seen `last` since `u`; resume from the
             // reference (never below `last`).
-            next.a1 = p;
-            next.n1 = last;
+            next.o1 = last;
             next.m1 = 0;
             next.v = p;
-            next.n2 = last.max(s);
             next.m2 = m_est;
+            next.o2 = offset_through(p, last.max(s), m_est);
         }
         next.u = next.v + l;
         next
@@ -231,11 +236,10 @@ impl Record {
 #[repr(align(128))]
 struct Slot {
     seq: AtomicU64,
-    a1: AtomicU64,
-    n1: AtomicU64,
+    o1: AtomicU64,
     m1: AtomicU64,
     v: AtomicU64,
-    n2: AtomicU64,
+    o2: AtomicU64,
     m2: AtomicU64,
     u: AtomicU64,
     cal_t: AtomicU64,
@@ -249,11 +253,10 @@ impl Slot {
     const fn new() -> Slot {
         Slot {
             seq: AtomicU64::new(NO_ID << 2),
-            a1: AtomicU64::new(0),
-            n1: AtomicU64::new(0),
+            o1: AtomicU64::new(0),
             m1: AtomicU64::new(0),
             v: AtomicU64::new(0),
-            n2: AtomicU64::new(0),
+            o2: AtomicU64::new(0),
             m2: AtomicU64::new(0),
             u: AtomicU64::new(0),
             cal_t: AtomicU64::new(0),
@@ -268,11 +271,10 @@ impl Slot {
         let z = || AtomicU64::new(0);
         Slot {
             seq: AtomicU64::new(NO_ID << 2),
-            a1: z(),
-            n1: z(),
+            o1: z(),
             m1: z(),
             v: z(),
-            n2: z(),
+            o2: z(),
             m2: z(),
             u: z(),
             cal_t: z(),
@@ -286,11 +288,10 @@ impl Slot {
     fn write(&self, id: u64, r: &Record) {
         // Seqlock writer: the WRITING mark is ordered before the fields.
         fence(Release);
-        self.a1.store(r.a1, Relaxed);
-        self.n1.store(r.n1, Relaxed);
+        self.o1.store(r.o1, Relaxed);
         self.m1.store(r.m1, Relaxed);
         self.v.store(r.v, Relaxed);
-        self.n2.store(r.n2, Relaxed);
+        self.o2.store(r.o2, Relaxed);
         self.m2.store(r.m2, Relaxed);
         self.u.store(r.u, Relaxed);
         self.cal_t.store(r.cal_t, Relaxed);
@@ -307,11 +308,10 @@ impl Slot {
             return None;
         }
         let r = Record {
-            a1: self.a1.load(Relaxed),
-            n1: self.n1.load(Relaxed),
+            o1: self.o1.load(Relaxed),
             m1: self.m1.load(Relaxed),
             v: self.v.load(Relaxed),
-            n2: self.n2.load(Relaxed),
+            o2: self.o2.load(Relaxed),
             m2: self.m2.load(Relaxed),
             u: self.u.load(Relaxed),
             cal_t: self.cal_t.load(Relaxed),
@@ -431,8 +431,7 @@ impl<C: Counter> Source<C> {
         loop {
             let id = self.current.load(Acquire);
             let slot = &self.slots[id as usize % SLOTS];
-            let a1 = slot.a1.load(Relaxed);
-            let n1 = slot.n1.load(Relaxed);
+            let o1 = slot.o1.load(Relaxed);
             let m1 = slot.m1.load(Relaxed);
             let v = slot.v.load(Relaxed);
             fence(Acquire);
@@ -451,7 +450,7 @@ impl<C: Counter> Source<C> {
             }
             let x = if ordered { self.counter.ticks() } else { self.counter.ticks_relaxed() };
             if x < v {
-                return Some(n1 + mulshift(x.saturating_sub(a1), m1));
+                return Some(line(x, m1, o1));
             }
             if let Some(ns) = self.past_switch(id, x) {
                 return Some(ns);

@@ -114,6 +114,11 @@ struct Hot {
     /// trail "now" (a full bucket). Kept with the two, so that `allow`
     /// need not multiply.
     cap: AtomicU64,
+    /// `interval` when `allow`'s fast path applies (a finite, non-zero
+    /// limit and a burst of at least one), else 0: one compare instead of
+    /// three. Like the other settings, setters change it while `word` is
+    /// `LOCKED`, before they store the new word.
+    fast: AtomicU64,
 }
 
 /// One consistent read of [`Hot`].
@@ -175,6 +180,7 @@ impl Limiter {
                 interval: AtomicU64::new(interval),
                 burst: AtomicU64::new(burst),
                 cap: AtomicU64::new(units_for(burst, interval)),
+                fast: AtomicU64::new(fast_interval(interval, burst)),
             },
             limit: AtomicU64::new(limit.events_per_second().to_bits()),
             epoch,
@@ -207,14 +213,10 @@ impl Limiter {
     pub fn allow(&self) -> bool {
         loop {
             let word = self.hot.word.load(Acquire);
-            let interval = self.hot.interval.load(Relaxed);
-            let burst = self.hot.burst.load(Relaxed);
+            let interval = self.hot.fast.load(Relaxed);
             let last = self.hot.last.load(Relaxed);
-            if interval == INTERVAL_INF {
-                return true;
-            }
-            if word == LOCKED || interval == INTERVAL_ZERO || burst == 0 {
-                return self.allow_slow();
+            if interval == 0 || word == LOCKED {
+                return self.allow_slow(); // no limit, a zero one, no burst, or a setter at work
             }
             // `plan` for one token, rearranged so that the clock is read
             // last and compared once: with a burst of at least one, the
@@ -224,19 +226,24 @@ impl Limiter {
             // The clock as integer nanoseconds (no `Instant` arithmetic),
             // read without ordering the counter: a reading a few ns below
             // another thread's last update is counted as that update.
-            let now = self.units_ns(clock::now_nanos_relaxed()).max(last);
-            if now < need {
+            // The clock reading the token needs, in nanoseconds, worked
+            // out while the counter is read (so the comparison waits on the
+            // reading alone): `units_ns(ns) >= need` iff `ns >= need_ns`.
+            let need_ns = (need.wrapping_sub(self.units_base) as i64).saturating_add(UNITS_PER_NS as i64 - 1)
+                >> UNITS_PER_NS.trailing_zeros();
+            let ns = clock::now_nanos_relaxed();
+            if (ns as i64) < need_ns && last < need {
                 return false; // not there yet: no write at all
             }
-            let cap = self.hot.cap.load(Relaxed);
-            let z = word.max(now.saturating_sub(cap)) + interval;
-            if z == LOCKED {
-                return false; // beyond the representable range (as `plan`)
+            let now = self.units_ns(ns).max(last);
+            if now < need {
+                return false; // (a debt so far ahead that `need_ns` wrapped)
             }
+            // At most `now` (as `need` is and the cap is at least one
+            // interval), so below `LOCKED`.
+            let z = word.max(now.saturating_sub(self.hot.cap.load(Relaxed))) + interval;
             if self.hot.word.compare_exchange_weak(word, z, AcqRel, Relaxed).is_ok() {
-                if now != last {
-                    self.hot.last.store(now, Relaxed);
-                }
+                self.hot.last.store(now, Relaxed);
                 return true;
             }
         }
@@ -247,6 +254,9 @@ impl Limiter {
     #[cold]
     #[inline(never)]
     fn allow_slow(&self) -> bool {
+        if self.hot.interval.load(Relaxed) == INTERVAL_INF {
+            return true;
+        }
         self.take_now(self.units_ns(clock::now_nanos_relaxed()), 1, true)
     }
 
@@ -556,6 +566,7 @@ impl Limiter {
             // settings must see its CAS fail. One unit is 1/16 ns.
             new = if new_interval == INTERVAL_ZERO { new - 1 } else { new + 1 };
         }
+        self.hot.fast.store(fast_interval(new_interval, self.hot.burst.load(Relaxed)), Relaxed);
         self.hot.last.store(now, Relaxed);
         self.hot.word.store(new, Release);
     }
@@ -707,6 +718,11 @@ fn tokens_in(units: u64, interval: u64) -> f64 {
 
 fn duration_units(d: Duration) -> u64 {
     d.as_secs().saturating_mul(1_000_000_000 * UNITS_PER_NS).saturating_add(d.subsec_nanos() as u64 * UNITS_PER_NS)
+}
+
+/// `Hot::fast` for these settings.
+fn fast_interval(interval: u64, burst: u64) -> u64 {
+    if interval == INTERVAL_INF || interval == INTERVAL_ZERO || burst == 0 { 0 } else { interval }
 }
 
 /// The interval (units per token) for a limit.
