@@ -42,6 +42,8 @@ const UNITS_PER_NS: u64 = 16;
 const UNITS_PER_SEC: f64 = 1e9 * UNITS_PER_NS as f64;
 /// The limiter's creation instant, in units.
 const MID: u64 = 1 << 63;
+/// How far `allow` lets `last` trail its grants (1 ms, in units).
+const LAST_SLACK: u64 = 1_000_000 * UNITS_PER_NS;
 /// The word while a setter rewrites it.
 const LOCKED: u64 = u64::MAX;
 /// `interval` for [`Limit::INF`].
@@ -211,27 +213,30 @@ impl Limiter {
     /// ```
     #[inline(always)]
     pub fn allow(&self) -> bool {
+        // The clock as integer nanoseconds (no `Instant` arithmetic), read
+        // without ordering the counter (a reading a few ns below another
+        // thread's last update is counted as that update), once, before the
+        // bucket is loaded: between the load and the CAS there is only
+        // arithmetic, so two threads granting at once rarely retry, and a
+        // retry uses the word the failed CAS found.
+        let ns = clock::now_nanos_relaxed();
+        let mut word = self.hot.word.load(Acquire);
         loop {
-            let word = self.hot.word.load(Acquire);
             let interval = self.hot.fast.load(Relaxed);
             let last = self.hot.last.load(Relaxed);
+            let cap = self.hot.cap.load(Relaxed);
             if interval == 0 || word == LOCKED {
                 return self.allow_slow(); // no limit, a zero one, no burst, or a setter at work
             }
-            // `plan` for one token, rearranged so that the clock is read
-            // last and compared once: with a burst of at least one, the
-            // token is there iff `now >= word + interval` (the cap at a
-            // full bucket only matters for the new word).
+            // `plan` for one token, rearranged to compare once: with a burst
+            // of at least one, the token is there iff `now >= word +
+            // interval` (the cap at a full bucket only matters for the new
+            // word). The reading it needs is worked out in nanoseconds, so
+            // the comparison waits on the counter read alone:
+            // `units_ns(ns) >= need` iff `ns >= need_ns`.
             let Some(need) = word.checked_add(interval) else { return false };
-            // The clock as integer nanoseconds (no `Instant` arithmetic),
-            // read without ordering the counter: a reading a few ns below
-            // another thread's last update is counted as that update.
-            // The clock reading the token needs, in nanoseconds, worked
-            // out while the counter is read (so the comparison waits on the
-            // reading alone): `units_ns(ns) >= need` iff `ns >= need_ns`.
             let need_ns = (need.wrapping_sub(self.units_base) as i64).saturating_add(UNITS_PER_NS as i64 - 1)
                 >> UNITS_PER_NS.trailing_zeros();
-            let ns = clock::now_nanos_relaxed();
             if (ns as i64) < need_ns && last < need {
                 return false; // not there yet: no write at all
             }
@@ -241,10 +246,22 @@ impl Limiter {
             }
             // At most `now` (as `need` is and the cap is at least one
             // interval), so below `LOCKED`.
-            let z = word.max(now.saturating_sub(self.hot.cap.load(Relaxed))) + interval;
-            if self.hot.word.compare_exchange_weak(word, z, AcqRel, Relaxed).is_ok() {
-                self.hot.last.store(now, Relaxed);
-                return true;
+            let z = word.max(now.saturating_sub(cap)) + interval;
+            match self.hot.word.compare_exchange_weak(word, z, AcqRel, Acquire) {
+                Ok(_) => {
+                    // Go's `last`, kept within a millisecond: it decides
+                    // only how a request at an explicit *earlier* instant
+                    // (`allow_n`) is counted (and an earlier `last` counts
+                    // it with fewer tokens, never more), while a second
+                    // write to the line per grant, with two threads
+                    // granting, costs as much as the grant (the line goes
+                    // back and forth once more).
+                    if now.wrapping_sub(last) >= LAST_SLACK {
+                        self.hot.last.store(now, Relaxed);
+                    }
+                    return true;
+                }
+                Err(found) => word = found,
             }
         }
     }
