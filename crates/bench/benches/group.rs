@@ -128,8 +128,9 @@ fn main() {
 
     // The registry's cost is a few percent of a spawn, well inside the
     // run-to-run noise of this machine: the two columns are measured in
-    // alternation, five times each, and each keeps its median, so that a
-    // load that comes and goes weighs on both alike.
+    // alternation, seven times each over the same 300,000 tasks, and each
+    // keeps its median, so that a load that comes and goes weighs on both
+    // alike.
     const LEAK: &str = "leak registration (WaitGroup::go: registry on vs off)";
     let wg_go = |n: u64| {
         rt.block_on(async {
@@ -143,13 +144,17 @@ fn main() {
         })
     };
     if tether_bench::wanted(LEAK, "tether") {
-        let mut on = Vec::new();
-        let mut off = Vec::new();
-        for _ in 0..5 {
-            tether::leak::set_enabled(true);
-            on.push(tether_bench::ns_per_op(wg_go));
-            tether::leak::set_enabled(false);
-            off.push(tether_bench::ns_per_op(wg_go));
+        // The same number of tasks for both (a batch's size changes its
+        // cost per task), timed whole, alternating on and off.
+        let n = if tether_bench::quick() { BATCH / 5 } else { 3 * BATCH };
+        let (mut on, mut off) = (Vec::new(), Vec::new());
+        for _ in 0..7 {
+            for (enabled, samples) in [(true, &mut on), (false, &mut off)] {
+                tether::leak::set_enabled(enabled);
+                let t = std::time::Instant::now();
+                wg_go(n);
+                samples.push(t.elapsed().as_nanos() as f64 / n as f64);
+            }
         }
         let median = |v: &mut Vec<f64>| {
             v.sort_by(|a, b| a.partial_cmp(b).unwrap());
