@@ -7,7 +7,9 @@
 //! multi-thread, 2 workers; the spawning loop runs in `block_on`.
 //!
 //! - "spawn + wait": `Group::spawn` + `wait` vs `JoinSet::spawn` +
-//!   `join_next` until empty; Go: `go f()` + `WaitGroup`, and errgroup.
+//!   `join_next` until empty, and vs `tokio::spawn` with every
+//!   `JoinHandle` kept and awaited (the floor: no set, no group); Go:
+//!   `go f()` + `WaitGroup`, and errgroup.
 //! - "limit 8": `Group::with_limit(8)` vs an `Arc<Semaphore>(8)` whose
 //!   owned permit each JoinSet task holds (the tokio idiom); Go: errgroup
 //!   with `SetLimit(8)`.
@@ -73,6 +75,19 @@ fn main() {
             }
         })
     });
+    t.bench(SPAWN, "tokio::spawn", |n| {
+        rt.block_on(async {
+            for k in chunk_sizes(n) {
+                let mut handles = Vec::with_capacity(k as usize);
+                for _ in 0..k {
+                    handles.push(tokio::spawn(async {}));
+                }
+                for h in handles {
+                    h.await.unwrap();
+                }
+            }
+        })
+    });
     gorec(&mut t, SPAWN, "GoroutinesWaitGroup");
     const ERRGROUP: &str = "spawn + wait (Go: errgroup)";
     gorec(&mut t, ERRGROUP, "Errgroup");
@@ -111,20 +126,42 @@ fn main() {
     });
     gorec(&mut t, LIMIT, "ErrgroupLimit8");
 
+    // The registry's cost is a few percent of a spawn, well inside the
+    // run-to-run noise of this machine: the two columns are measured in
+    // alternation, seven times each over the same 300,000 tasks, and each
+    // keeps its median, so that a load that comes and goes weighs on both
+    // alike.
     const LEAK: &str = "leak registration (WaitGroup::go: registry on vs off)";
-    for (column, on) in [("tether", true), ("tether, registry off", false)] {
-        tether::leak::set_enabled(on);
-        t.bench(LEAK, column, |n| {
-            rt.block_on(async {
-                for k in chunk_sizes(n) {
-                    let wg = WaitGroup::new();
-                    for _ in 0..k {
-                        wg.go(async {});
-                    }
-                    wg.wait().await;
+    let wg_go = |n: u64| {
+        rt.block_on(async {
+            for k in chunk_sizes(n) {
+                let wg = WaitGroup::new();
+                for _ in 0..k {
+                    wg.go(async {});
                 }
-            })
-        });
+                wg.wait().await;
+            }
+        })
+    };
+    if tether_bench::wanted(LEAK, "tether") {
+        // The same number of tasks for both (a batch's size changes its
+        // cost per task), timed whole, alternating on and off.
+        let n = if tether_bench::quick() { BATCH / 5 } else { 3 * BATCH };
+        let (mut on, mut off) = (Vec::new(), Vec::new());
+        for _ in 0..7 {
+            for (enabled, samples) in [(true, &mut on), (false, &mut off)] {
+                tether::leak::set_enabled(enabled);
+                let t = std::time::Instant::now();
+                wg_go(n);
+                samples.push(t.elapsed().as_nanos() as f64 / n as f64);
+            }
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v[v.len() / 2]
+        };
+        t.record(LEAK, "tether", median(&mut on));
+        t.record(LEAK, "tether, registry off", median(&mut off));
     }
     tether::leak::set_enabled(true);
     const BARE: &str = "WaitGroup::go vs tokio::spawn + add/done";

@@ -94,6 +94,112 @@ fn atomic_value() {
             ("Pointer Load, 2 goroutines", "PointerLoad2Readers"),
         ],
     );
+    cached_loads(&go);
+}
+
+/// The cached read path (`AtomicValue::cache`, one atomic load while the
+/// value is unchanged) against arc-swap's `Cache` and, now in the ratio,
+/// Go's `atomic.Pointer.Load`: both are a pointer read.
+fn cached_loads(go: &BTreeMap<String, f64>) {
+    use arc_swap::Cache as SwapCache;
+    let mut t = Table::new(
+        "sync: AtomicValue cached reads (ns per load) against Go's atomic.Pointer",
+        &["arc-swap Cache", "Go"],
+    );
+    let av = AtomicValue::new(Config::default());
+    let sw = ArcSwap::from_pointee(Config::default());
+
+    let case = "Cache::load, value unchanged, 1 thread (Go: Pointer.Load)";
+    let mut c = av.cache();
+    t.bench(case, "tether", |n| {
+        for _ in 0..n {
+            black_box(&**black_box(&mut c).load());
+        }
+    });
+    let mut sc = SwapCache::new(&sw);
+    t.bench(case, "arc-swap Cache", |n| {
+        for _ in 0..n {
+            black_box(&**black_box(&mut sc).load());
+        }
+    });
+    if let Some(ns) = go.get("PointerLoad") {
+        t.record(case, "Go", *ns);
+    }
+
+    let case = "Cache::load, 2 threads loading (Go: 2 goroutines)";
+    t.record(
+        case,
+        "tether",
+        two_threads_each(
+            || av.cache(),
+            |c| {
+                black_box(&**c.load());
+            },
+        ),
+    );
+    t.record(
+        case,
+        "arc-swap Cache",
+        two_threads_each(
+            || SwapCache::new(&sw),
+            |c| {
+                black_box(&**c.load());
+            },
+        ),
+    );
+    if let Some(ns) = go.get("PointerLoad2Readers") {
+        t.record(case, "Go", *ns);
+    }
+
+    let case = "Cache::load beside a writer storing (Go: the same)";
+    let c = std::cell::RefCell::new(av.cache());
+    t.record(
+        case,
+        "tether",
+        with_writer(
+            || av.store(Config::default()),
+            || {
+                black_box(&**c.borrow_mut().load());
+            },
+        ),
+    );
+    let sc = std::cell::RefCell::new(SwapCache::new(&sw));
+    t.record(
+        case,
+        "arc-swap Cache",
+        with_writer(
+            || sw.store(Arc::default()),
+            || {
+                black_box(&**sc.borrow_mut().load());
+            },
+        ),
+    );
+    if let Some(ns) = go.get("PointerLoadWithWriter") {
+        t.record(case, "Go", *ns);
+    }
+    t.print();
+}
+
+/// ns per `read(&mut state)` per thread with two threads reading at once,
+/// each with its own `state` from `new()`.
+fn two_threads_each<C>(new: impl Fn() -> C + Sync, read: impl Fn(&mut C) + Sync) -> f64 {
+    ns_per_op(|n| {
+        let start = Barrier::new(2);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut c = new();
+                start.wait();
+                for _ in 0..n {
+                    read(&mut c);
+                }
+            });
+            let mut c = new();
+            start.wait();
+            for _ in 0..n {
+                read(&mut c);
+            }
+        });
+    })
 }
 
 /// Prints Go's numbers under a table whose ratio they would distort.

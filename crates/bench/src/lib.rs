@@ -202,6 +202,56 @@ pub mod alloc {
     pub fn counting() -> bool {
         allocations() > 0
     }
+
+    static LIVE: [Shard; SHARDS] = [const { Shard(AtomicU64::new(0)) }; SHARDS];
+    static FREED: [Shard; SHARDS] = [const { Shard(AtomicU64::new(0)) }; SHARDS];
+
+    #[inline(always)]
+    fn shard() -> usize {
+        let probe = 0u8;
+        (std::ptr::addr_of!(probe) as usize >> 21) % SHARDS
+    }
+
+    /// The system allocator, keeping the bytes allocated and freed (for
+    /// the memory a structure holds: [`live_bytes`]). A little dearer than
+    /// [`Counting`]: for benchmarks about memory, not speed.
+    pub struct Tracking;
+
+    // SAFETY: every call is forwarded unchanged to `System`; the counters
+    // are atomics and the bookkeeping does not allocate.
+    unsafe impl GlobalAlloc for Tracking {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            LIVE[shard()].0.fetch_add(layout.size() as u64, Relaxed);
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            LIVE[shard()].0.fetch_add(layout.size() as u64, Relaxed);
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            LIVE[shard()].0.fetch_add(new_size as u64, Relaxed);
+            FREED[shard()].0.fetch_add(layout.size() as u64, Relaxed);
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            FREED[shard()].0.fetch_add(layout.size() as u64, Relaxed);
+            // SAFETY: forwarded with the caller's guarantees.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    /// Bytes allocated and not freed so far (0 unless [`Tracking`] is the
+    /// global allocator).
+    pub fn live_bytes() -> i64 {
+        let sum = |c: &[Shard; SHARDS]| c.iter().map(|s| s.0.load(Relaxed)).sum::<u64>() as i64;
+        sum(&LIVE) - sum(&FREED)
+    }
 }
 
 /// A results table: one row per case, one column per implementation.
@@ -390,6 +440,34 @@ pub fn go_bench_metrics(dir: &str) -> BTreeMap<String, BTreeMap<String, f64>> {
         Err(e) => eprintln!("  could not run go: {e}"),
     }
     out
+}
+
+/// Builds the Go program (package `main`) in `bench/go/<dir>` into
+/// `target/go-bin/<dir>` and returns its path; `None` if Go is not
+/// installed (run `bench/run`) or the build failed (said on stderr).
+pub fn go_build(dir: &str) -> Option<PathBuf> {
+    let go = go_binary()?;
+    let out = workspace_root().join("target/go-bin").join(dir);
+    let result = Command::new(go)
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(".")
+        .current_dir(workspace_root().join("bench/go").join(dir))
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .output();
+    match result {
+        Ok(o) if o.status.success() => Some(out),
+        Ok(o) => {
+            eprintln!("  go build in {dir} failed:\n{}", String::from_utf8_lossy(&o.stderr));
+            None
+        }
+        Err(e) => {
+            eprintln!("  could not run go: {e}");
+            None
+        }
+    }
 }
 
 /// `s` as a Go regular expression matching exactly `s`.

@@ -50,6 +50,13 @@ impl<T> Slab<T> {
         }
     }
 
+    pub(crate) fn get(&self, key: usize) -> Option<&T> {
+        match self.entries.get(key) {
+            Some(Entry::Occupied(v)) => Some(v),
+            _ => None,
+        }
+    }
+
     pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut T> {
         match self.entries.get_mut(key) {
             Some(Entry::Occupied(v)) => Some(v),

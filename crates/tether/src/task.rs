@@ -43,6 +43,14 @@ pub(crate) fn spawn_pooled(
     }
 }
 
+/// How many pooled threads wait idle for a job (0 under loom).
+pub(crate) fn idle_pooled_threads() -> usize {
+    #[cfg(not(loom))]
+    return callback_pool::idle();
+    #[cfg(loom)]
+    0
+}
+
 #[cfg(not(loom))]
 mod callback_pool {
     //! The threads behind [`spawn_pooled`](super::spawn_pooled).
@@ -76,6 +84,10 @@ mod callback_pool {
     fn pool() -> &'static Pool {
         static POOL: OnceLock<Pool> = OnceLock::new();
         POOL.get_or_init(|| Pool { state: Mutex::new(State::default()), ready: Condvar::new() })
+    }
+
+    pub(super) fn idle() -> usize {
+        pool().state.lock().unwrap_or_else(|e| e.into_inner()).idle
     }
 
     pub(super) fn submit(job: Job) {
@@ -243,8 +255,11 @@ impl<F: Future, G> Future for Tracked<F, G> {
         // `Tracked` and `Tracked` has no Drop impl that could move it;
         // `reg` is never pinned (it is only borrowed).
         let this = unsafe { self.get_unchecked_mut() };
-        let _entered = this.reg.enter();
+        let entered = this.reg.enter();
         // SAFETY: see above.
-        unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx)
+        let out = unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx);
+        drop(entered);
+        this.reg.polled(out.is_ready());
+        out
     }
 }

@@ -224,3 +224,57 @@ fn value_is_send_sync_and_debug() {
     });
     assert_no_leaks();
 }
+
+#[test]
+fn a_cache_sees_every_store_at_its_next_load() {
+    watchdog(move || {
+        let v = AtomicValue::new(0u64);
+        let mut cache = v.cache();
+        assert_eq!(**cache.load(), 0);
+        for i in 1..100u64 {
+            v.store(i);
+            assert_eq!(**cache.load(), i, "the load after a store returns it");
+            assert_eq!(**cache.load(), i, "and keeps returning it");
+        }
+        let swapped = v.swap(500);
+        assert_eq!(*swapped, 99);
+        assert_eq!(**cache.load(), 500);
+    });
+    assert_no_leaks();
+}
+
+#[test]
+fn caches_on_reader_threads_see_stores_in_order_and_keep_values_alive() {
+    watchdog(move || {
+        use std::sync::Arc;
+        use tether::sync::Cache;
+        let v = Arc::new(AtomicValue::new(0u64));
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let mut cache = Cache::new(v.clone());
+                std::thread::spawn(move || {
+                    let mut last = 0;
+                    while last < 10_000 {
+                        let now = **cache.load();
+                        assert!(now >= last, "a cache never goes back: {now} after {last}");
+                        last = now;
+                    }
+                })
+            })
+            .collect();
+        for i in 1..=10_000u64 {
+            v.store(i);
+        }
+        for r in readers {
+            r.join().unwrap();
+        }
+        // A cache holds the snapshot it last saw until its next load.
+        let mut cache = v.cache();
+        let seen = Arc::clone(cache.load());
+        v.store(7);
+        assert_eq!(Arc::strong_count(&seen), 2, "the cache still holds the old value");
+        assert_eq!(**cache.load(), 7);
+        assert_eq!(Arc::strong_count(&seen), 1, "and lets it go at its next load");
+    });
+    assert_no_leaks();
+}

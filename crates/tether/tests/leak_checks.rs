@@ -86,6 +86,49 @@ fn live_tasks_lists_running_tasks_with_age() {
 }
 
 #[test]
+fn async_tasks_are_listed_with_ages_pending_or_stuck_in_their_first_poll() {
+    // No tracker: async tasks then register lazily at their first poll
+    // (and take their time only if they outlive it).
+    block_on(async {
+        let (ctx, cancel) = Context::background().with_cancel();
+        let stuck = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let g = Group::<()>::new();
+        let c = ctx.clone();
+        g.named("pending after its first poll")
+            .spawn(async move {
+                c.done().await;
+                Ok(())
+            })
+            .await;
+        let s = stuck.clone();
+        g.named("stuck in its first poll")
+            .spawn(async move {
+                // Blocks its worker thread inside the first poll.
+                while s.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                Ok(())
+            })
+            .await;
+        let find = |name: &str| leak::live_tasks().into_iter().find(|t| t.name() == Some(name));
+        let (a, b) = loop {
+            match (find("pending after its first poll"), find("stuck in its first poll")) {
+                (Some(a), Some(b)) => break (a, b),
+                _ => tokio::task::yield_now().await,
+            }
+        };
+        // Ages never go down from one snapshot to the next, and are sane.
+        let (a2, b2) = (find("pending after its first poll").unwrap(), find("stuck in its first poll").unwrap());
+        assert!(a2.age() >= a.age() && b2.age() >= b.age());
+        assert!(a2.age() < Duration::from_secs(3600) && b2.age() < Duration::from_secs(3600));
+        stuck.store(false, std::sync::atomic::Ordering::SeqCst);
+        cancel.cancel();
+        g.wait().await.unwrap();
+    });
+    assert_no_leaks();
+}
+
+#[test]
 fn after_func_callbacks_are_tracked_while_running() {
     let tracker = Tracker::new();
     let (ctx, cancel) = Context::background().with_cancel();

@@ -90,3 +90,33 @@ fn reserve_racing_allow() {
         }
     });
 }
+
+/// `allow()` (the clock-reading fast path, which compares once and writes
+/// only to grant): two threads racing on a bucket of 2 that refills once a
+/// second get exactly 2 tokens between them (the model runs in far less
+/// than a second).
+#[test]
+fn racing_allow_fast_paths_grant_exactly_the_bucket() {
+    loom::model(|| {
+        let lim = Arc::new(Limiter::new(Limit::per_second(1.0), 2));
+        let l2 = lim.clone();
+        let t = thread::spawn(move || (0..2).filter(|_| l2.allow()).count());
+        let mine = (0..2).filter(|_| lim.allow()).count();
+        assert_eq!(mine + t.join().unwrap(), 2);
+    });
+}
+
+/// A setter racing `allow()`: the allow commits under the old settings or
+/// the new ones, never a plan made under the old ones after the change.
+#[test]
+fn set_burst_racing_the_allow_fast_path() {
+    loom::model(|| {
+        let lim = Arc::new(Limiter::new(Limit::per_second(1.0), 2));
+        let l2 = lim.clone();
+        let t = thread::spawn(move || l2.set_burst(1));
+        let got = (0..2).filter(|_| lim.allow()).count();
+        t.join().unwrap();
+        assert!((1..=2).contains(&got), "granted {got}");
+        assert!(lim.tokens() <= 1.0 + 1e-6, "the new burst caps the bucket");
+    });
+}

@@ -48,21 +48,29 @@
 //!
 //! # Cost
 //!
-//! `is_done`/`err` are one atomic load (plus two pointer hops) and never
-//! allocate. Creating a child takes one lock of the parent; dropping it one
-//! lock of the parent and one of its own. Cancelling a tree takes each
-//! node's lock once and walks it with an explicit stack, so any depth is
-//! safe (a chain of 100,000 nested contexts cancels and drops fine).
+//! `is_done`/`err` are one atomic load (plus a pointer hop) and never
+//! allocate. A cancellable context *is* its scope: `with_cancel` makes one
+//! allocation and takes one short lock of the parent (a spin lock whose
+//! unlock is a plain store); cancelling takes its own and the parent's;
+//! a plain cancel records no `Arc` cause (the error is the cause), and a
+//! handle dropped after its cancel does nothing more. Cancelling a tree
+//! takes each node's lock once and walks it with an explicit stack, so any
+//! depth is safe (a chain of 100,000 nested contexts cancels and drops
+//! fine). Deadlines sit in tether's timing wheel: O(1) to arm and to
+//! cancel at any number of them. A value lookup walks the chain one small
+//! link at a time, comparing 64 bits of the type's id per link; a value
+//! that fits a word lives in its link.
 //!
 //! Allocations per operation, measured by `tests/ctx_memory.rs` (Go's own
 //! limits from its `TestAllocs` in brackets):
 //!
 //! | operation | tether | Go |
 //! |---|---:|---:|
-//! | `with_value` + `value` | 2 | 3 |
-//! | `with_cancel` + `cancel` | 2 | 5 |
-//! | `with_timeout` + `cancel` | 3 | 8 |
+//! | `with_value` + `value` | 1 (2 for a value larger than a word) | 3 |
+//! | `with_cancel` + `cancel` | 1 | 5 |
+//! | `with_timeout` + `cancel` | 2 | 8 |
 //! | `is_done`, `err`, `check` | 0 | 0 |
+//! | `Context::background()` | 0 | 0 |
 //!
 //! Timing side by side with Go and tokio-util is in the README.
 
@@ -99,15 +107,24 @@ use values::ValueLink;
 /// See the [module docs](self) for the rules it follows.
 #[derive(Clone)]
 pub struct Context {
-    node: std::sync::Arc<Node>,
+    repr: Repr,
 }
 
-struct Node {
-    /// The nearest cancellable scope; None = never done.
-    scope: Option<Arc<Scope>>,
-    /// Values, nearest first.
-    values: Option<std::sync::Arc<ValueLink>>,
+/// What a context is: a cancellable context *is* its scope (which carries
+/// the values it sees), so `with_cancel` makes one allocation; a value
+/// context *is* the head of its value list (which names its scope); a
+/// context that can never be done is just the values it sees
+/// (`background()` allocates nothing).
+#[derive(Clone)]
+enum Repr {
+    Scope(Arc<Scope>),
+    Value(std::sync::Arc<ValueLink>),
+    /// Never done: `background()`, `without_cancel()`.
+    Plain(Values),
 }
+
+/// Values, nearest first.
+type Values = Option<std::sync::Arc<ValueLink>>;
 
 /// Cancels its context when told to or when dropped (Go's `cancel` func,
 /// with `defer cancel()` built in). Not `Clone`: one owner decides; to
@@ -128,11 +145,21 @@ impl Context {
     /// The root context: never done, no deadline, no values (Go's
     /// `context.Background()`).
     pub fn background() -> Context {
-        Context { node: std::sync::Arc::new(Node { scope: None, values: None }) }
+        Context { repr: Repr::Plain(None) }
     }
 
-    fn derive(&self, scope: Option<Arc<Scope>>) -> Context {
-        Context { node: std::sync::Arc::new(Node { scope, values: self.node.values.clone() }) }
+    /// The head of the values this context sees.
+    #[inline]
+    fn values(&self) -> Option<&std::sync::Arc<ValueLink>> {
+        match &self.repr {
+            Repr::Scope(s) => s.values.as_ref(),
+            Repr::Value(v) => Some(v),
+            Repr::Plain(v) => v.as_ref(),
+        }
+    }
+
+    fn own_scope(scope: Arc<Scope>) -> Context {
+        Context { repr: Repr::Scope(scope) }
     }
 
     /// A child that is done when `cancel()` is called on the handle, when
@@ -140,8 +167,8 @@ impl Context {
     /// `WithCancelCause`: the handle takes an optional cause).
     pub fn with_cancel(&self) -> (Context, CancelHandle) {
         let deadline = self.deadline();
-        let scope = Scope::new_child(self.node.scope.as_ref(), deadline, None);
-        (self.derive(Some(scope.clone())), CancelHandle { scope })
+        let scope = Scope::new_child(self.scope(), deadline, None, self.values().cloned());
+        (Context::own_scope(scope.clone()), CancelHandle { scope })
     }
 
     /// A child that is also done at `at` (Go's `WithDeadline`). If `self`'s
@@ -176,11 +203,11 @@ impl Context {
             // the same, so the cause is never used).
             return self.with_cancel();
         }
-        let scope = Scope::new_child(self.node.scope.as_ref(), Some(at), cause);
+        let scope = Scope::new_child(self.scope(), Some(at), cause, self.values().cloned());
         if !scope.is_done() {
             Scope::arm_deadline(&scope, at);
         }
-        (self.derive(Some(scope.clone())), CancelHandle { scope })
+        (Context::own_scope(scope.clone()), CancelHandle { scope })
     }
 
     /// A child carrying `value`, found by [`value::<T>()`](Context::value)
@@ -195,24 +222,19 @@ impl Context {
     /// assert_eq!(child.value::<RequestId>().map(|r| r.0), Some(7));
     /// ```
     pub fn with_value<T: Send + Sync + 'static>(&self, value: T) -> Context {
-        Context {
-            node: std::sync::Arc::new(Node {
-                scope: self.node.scope.clone(),
-                values: Some(ValueLink::push(self.node.values.clone(), value)),
-            }),
-        }
+        Context { repr: Repr::Value(ValueLink::push(self.values().cloned(), self.scope().cloned(), value)) }
     }
 
     /// The nearest value of type `T` set on this context or an ancestor.
     pub fn value<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        ValueLink::find::<T>(self.node.values.as_deref()?)
+        ValueLink::find::<T>(self.values()?)
     }
 
     /// A context with the same values that is never done and has no
     /// deadline (Go's `WithoutCancel`): for work that must outlive the
     /// request that started it.
     pub fn without_cancel(&self) -> Context {
-        self.derive(None)
+        Context { repr: Repr::Plain(self.values().cloned()) }
     }
 
     /// Runs `f` once, off the cancelling thread, after this context is done
@@ -238,7 +260,7 @@ impl Context {
     #[track_caller]
     pub fn after_func<F: FnOnce() + Send + 'static>(&self, f: F) -> AfterFunc {
         let state = AfterFuncState::new(Box::new(f), std::panic::Location::caller());
-        let registration = match &self.node.scope {
+        let registration = match self.scope() {
             None => None, // never done: never runs, stop() prevents it
             Some(scope) => scope.add_after_func(&state).map(|key| (scope.clone(), key)),
         };
@@ -268,7 +290,7 @@ impl Context {
     }
 
     fn wait_inner(&self, until: Option<Instant>) -> bool {
-        let Some(scope) = &self.node.scope else {
+        let Some(scope) = self.scope() else {
             // Never done: just sleep out the timeout (or forever).
             waiter::block_until(|| false, until);
             return false;
@@ -284,14 +306,14 @@ impl Context {
     /// True once the context is done. One atomic load.
     #[inline]
     pub fn is_done(&self) -> bool {
-        self.node.scope.as_ref().is_some_and(|s| s.is_done())
+        self.scope().is_some_and(|s| s.is_done())
     }
 
     /// Why the context is done, or `None` while it is live (Go's
     /// `ctx.Err()`). One atomic load.
     #[inline]
     pub fn err(&self) -> Option<Error> {
-        self.node.scope.as_ref()?.err()
+        self.scope()?.err()
     }
 
     /// `Ok(())` while live, `Err(err)` once done: for `?` in loops.
@@ -313,12 +335,12 @@ impl Context {
     /// to `cancel_with_cause` or to `with_*_cause`, else the
     /// [`err`](Context::err) value itself. `None` while live.
     pub fn cause(&self) -> Option<Cause> {
-        self.node.scope.as_ref()?.cause()
+        self.scope()?.cause()
     }
 
     /// When the context will be done by itself, if ever.
     pub fn deadline(&self) -> Option<Instant> {
-        self.node.scope.as_ref()?.deadline
+        self.scope()?.deadline
     }
 
     /// How many registrations (children, waiters, after-funcs) this
@@ -326,13 +348,25 @@ impl Context {
     /// nothing outlives its context.
     #[doc(hidden)]
     pub fn __registrations(&self) -> usize {
-        self.node.scope.as_ref().map_or(0, |s| s.registrations())
+        self.scope().map_or(0, |s| s.registrations())
+    }
+
+    /// How many of the threads behind `after_func` wait idle for work: a
+    /// diagnostic for tests that check those threads are reused.
+    #[doc(hidden)]
+    pub fn __idle_callback_threads() -> usize {
+        crate::task::idle_pooled_threads()
     }
 
     /// The scope this context observes (for select arms and other
     /// primitives that wait on contexts).
+    #[inline]
     pub(crate) fn scope(&self) -> Option<&Arc<Scope>> {
-        self.node.scope.as_ref()
+        match &self.repr {
+            Repr::Scope(s) => Some(s),
+            Repr::Value(v) => v.scope.as_ref(),
+            Repr::Plain(_) => None,
+        }
     }
 }
 
@@ -353,19 +387,21 @@ impl CancelHandle {
     /// Cancels the context and all its descendants with cause
     /// [`Error::Canceled`]. Idempotent: only the first cancel counts.
     pub fn cancel(&self) {
-        Scope::cancel(&self.scope, Error::Canceled, Error::Canceled.as_cause(), true);
+        Scope::cancel(&self.scope, Error::Canceled, None, true);
     }
 
     /// Cancels with `cause` (Go's `CancelCauseFunc`); the first cancel
     /// wins, so a later cause is ignored.
     pub fn cancel_with_cause(&self, cause: Cause) {
-        Scope::cancel(&self.scope, Error::Canceled, cause, true);
+        Scope::cancel(&self.scope, Error::Canceled, Some(cause), true);
     }
 }
 
 impl Drop for CancelHandle {
     fn drop(&mut self) {
-        self.cancel();
+        if !self.scope.is_done() {
+            self.cancel();
+        }
     }
 }
 
@@ -386,7 +422,7 @@ impl Future for Done<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
-        let Some(scope) = self.ctx.node.scope.as_ref() else { return Poll::Pending };
+        let Some(scope) = self.ctx.scope() else { return Poll::Pending };
         if scope.is_done() {
             return Poll::Ready(());
         }
@@ -397,7 +433,7 @@ impl Future for Done<'_> {
 
 impl Drop for Done<'_> {
     fn drop(&mut self) {
-        if let (Some(key), Some(scope)) = (self.key, self.ctx.node.scope.as_ref()) {
+        if let (Some(key), Some(scope)) = (self.key, self.ctx.scope()) {
             scope.unregister(key);
         }
     }

@@ -4,7 +4,9 @@
 //!
 //! Invariants:
 //! - `state` and `cause` change together, once, under `inner`'s lock; so
-//!   `err()` (one atomic load) and `cause()` agree.
+//!   `err()` (one atomic load) and `cause()` agree. A cause of `None` means
+//!   the error itself (`Canceled` or `DeadlineExceeded`), so a plain cancel
+//!   touches no shared `Arc`.
 //! - A scope is registered in its parent's `children` from creation until
 //!   it is cancelled (by itself: it detaches; by the parent: the parent
 //!   drains its children). Dropping a `CancelHandle` cancels, so no
@@ -16,11 +18,13 @@
 
 use std::time::Instant;
 
+use super::Values;
 use super::after_func::AfterFuncState;
 use super::error::{Cause, Error};
 use crate::clock::{self, TimerId};
 use crate::slab::Slab;
-use crate::sync_impl::{Arc, AtomicU8, AtomicUsize, Mutex, lock};
+use crate::spin::SpinLock;
+use crate::sync_impl::{Arc, AtomicU8, AtomicUsize};
 use crate::waiter::Wake;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
@@ -36,10 +40,15 @@ pub(crate) struct Scope {
     /// Recorded as the cause when *this scope's own* deadline fires.
     deadline_cause: Option<Cause>,
     parent: Option<Arc<Scope>>,
+    /// The values a context of this scope sees (a cancellable context *is*
+    /// its scope: see `Repr`).
+    pub(super) values: Values,
     /// Our key in `parent.inner.registrations`; read and written under the
     /// parent's lock.
     key_in_parent: AtomicUsize,
-    inner: Mutex<Inner>,
+    /// A short-section lock (a handful of moves per hold; never held
+    /// across a wake-up or user code).
+    inner: SpinLock<Inner>,
 }
 
 impl Drop for Scope {
@@ -64,6 +73,8 @@ enum Registration {
 
 #[derive(Default)]
 struct Inner {
+    /// The recorded cause; `None` while live, and once done when the cause
+    /// is the error itself.
     cause: Option<Cause>,
     /// Children, waiters and after-funcs in one slab: a scope stays small
     /// (a cancel walks 100,000 of them, so cache lines matter) and a
@@ -80,17 +91,19 @@ impl Scope {
         parent: Option<&Arc<Scope>>,
         deadline: Option<Instant>,
         deadline_cause: Option<Cause>,
+        values: Values,
     ) -> Arc<Scope> {
         let child = Arc::new(Scope {
             state: AtomicU8::new(LIVE),
             deadline,
             deadline_cause,
             parent: parent.cloned(),
+            values,
             key_in_parent: AtomicUsize::new(NO_KEY),
-            inner: Mutex::new(Inner::default()),
+            inner: SpinLock::new(Inner::default()),
         });
         if let Some(parent) = parent {
-            let mut p = lock(&parent.inner);
+            let mut p = parent.inner.lock();
             match parent.state.load(Relaxed) {
                 LIVE => {
                     let key = p.registrations.insert(Registration::Child(child.clone()));
@@ -101,7 +114,7 @@ impl Scope {
                     // see the child yet, so this cannot race.
                     let cause = p.cause.clone();
                     drop(p);
-                    let mut c = lock(&child.inner);
+                    let mut c = child.inner.lock();
                     c.cause = cause;
                     child.state.store(state, Release);
                 }
@@ -112,13 +125,13 @@ impl Scope {
 
     /// Arms this scope's own deadline timer (or fires it at once).
     pub(super) fn arm_deadline(this: &Arc<Self>, at: Instant) {
-        if at <= clock::now() {
+        if clock::reached(at) {
             Scope::fire_deadline(this);
             return;
         }
         let me = this.clone();
         let id = clock::add_timer(at, move || Scope::fire_deadline(&me));
-        let mut g = lock(&this.inner);
+        let mut g = this.inner.lock();
         if this.state.load(Relaxed) == LIVE {
             g.timer = Some(id);
         } else {
@@ -129,9 +142,12 @@ impl Scope {
         }
     }
 
+    /// The deadline timer fired (on the timer thread).
     fn fire_deadline(this: &Arc<Self>) {
-        let cause = this.deadline_cause.clone().unwrap_or_else(|| Error::DeadlineExceeded.as_cause());
-        Scope::cancel(this, Error::DeadlineExceeded, cause, true);
+        // The timer is spent: forget it, so that the cancel does not look
+        // it up again (a lock of the timers' shard, on every firing).
+        this.inner.lock().timer = None;
+        Scope::cancel(this, Error::DeadlineExceeded, this.deadline_cause.clone(), true);
     }
 
     #[inline]
@@ -149,16 +165,15 @@ impl Scope {
     }
 
     pub(super) fn cause(&self) -> Option<Cause> {
-        if !self.is_done() {
-            return None;
-        }
-        lock(&self.inner).cause.clone()
+        let err = self.err()?;
+        Some(self.inner.lock().cause.clone().unwrap_or_else(|| err.as_cause()))
     }
 
-    /// Cancels this scope and its whole subtree, first cancel wins.
-    /// `detach` removes this scope from its parent (not needed when the
-    /// parent is the one cancelling: it has drained its children).
-    pub(crate) fn cancel(this: &Arc<Self>, err: Error, cause: Cause, detach: bool) {
+    /// Cancels this scope and its whole subtree, first cancel wins, with
+    /// `cause` (`None`: the error itself). `detach` removes this scope from
+    /// its parent (not needed when the parent is the one cancelling: it
+    /// has drained its children).
+    pub(crate) fn cancel(this: &Arc<Self>, err: Error, cause: Option<Cause>, detach: bool) {
         let mut stack = Vec::new();
         if !this.cancel_one(err, &cause, &mut stack) {
             return;
@@ -174,12 +189,12 @@ impl Scope {
     /// Marks this one scope done, wakes its waiters, launches its
     /// after-funcs and pushes its children onto `stack` (to be cancelled
     /// next). False if it was already done.
-    fn cancel_one(&self, err: Error, cause: &Cause, stack: &mut Vec<Arc<Scope>>) -> bool {
-        let mut g = lock(&self.inner);
+    fn cancel_one(&self, err: Error, cause: &Option<Cause>, stack: &mut Vec<Arc<Scope>>) -> bool {
+        let mut g = self.inner.lock();
         if self.state.load(Relaxed) != LIVE {
             return false;
         }
-        g.cause = Some(cause.clone());
+        g.cause = cause.clone();
         self.state.store(if err == Error::Canceled { CANCELED } else { DEADLINE }, Release);
         let registrations = g.registrations.drain(); // no allocation: takes the storage
         let timer = g.timer.take();
@@ -199,8 +214,10 @@ impl Scope {
 
     fn detach(this: &Arc<Self>) {
         if let Some(parent) = &this.parent {
-            let mut p = lock(&parent.inner);
-            let key = this.key_in_parent.swap(NO_KEY, Relaxed);
+            let mut p = parent.inner.lock();
+            // Under the parent's lock, like every access to the key.
+            let key = this.key_in_parent.load(Relaxed);
+            this.key_in_parent.store(NO_KEY, Relaxed);
             if key != NO_KEY {
                 p.registrations.remove_if(key, |r| matches!(r, Registration::Child(c) if Arc::ptr_eq(c, this)));
             }
@@ -209,7 +226,7 @@ impl Scope {
 
     /// Registers a waiter unless already done (then returns None).
     pub(crate) fn register(&self, w: Wake) -> Option<usize> {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if self.state.load(Relaxed) != LIVE {
             return None;
         }
@@ -218,7 +235,7 @@ impl Scope {
 
     /// Registers or refreshes a task waiter; false if already done.
     pub(crate) fn register_task(&self, key: &mut Option<usize>, waker: &std::task::Waker) -> bool {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if self.state.load(Relaxed) != LIVE {
             return false;
         }
@@ -232,7 +249,7 @@ impl Scope {
     /// Removes a waiter that gave up. After cancellation the list was
     /// drained and never refilled, so a stale key is simply ignored.
     pub(crate) fn unregister(&self, key: usize) {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if self.state.load(Relaxed) == LIVE {
             g.registrations.remove_if(key, |r| matches!(r, Registration::Waiter(_)));
         }
@@ -240,7 +257,7 @@ impl Scope {
 
     /// Registers an after-func; if already done, launches it at once.
     pub(super) fn add_after_func(&self, f: &Arc<AfterFuncState>) -> Option<usize> {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         if self.state.load(Relaxed) != LIVE {
             drop(g);
             f.launch();
@@ -250,13 +267,13 @@ impl Scope {
     }
 
     pub(super) fn remove_after_func(&self, key: usize, f: &Arc<AfterFuncState>) {
-        let mut g = lock(&self.inner);
+        let mut g = self.inner.lock();
         g.registrations.remove_if(key, |r| matches!(r, Registration::AfterFunc(x) if Arc::ptr_eq(x, f)));
     }
 
     /// Live registrations (children, waiters, after-funcs): for tests.
     pub(super) fn registrations(&self) -> usize {
-        let g = lock(&self.inner);
+        let g = self.inner.lock();
         g.registrations.len()
     }
 }

@@ -331,7 +331,7 @@ impl Watch {
 
     fn cancel_context(&self) {
         if let Some(scope) = self.scope.upgrade() {
-            Scope::cancel(&scope, Error::Canceled, TOKEN_CANCELLED.clone(), true);
+            Scope::cancel(&scope, Error::Canceled, Some(TOKEN_CANCELLED.clone()), true);
         }
     }
 

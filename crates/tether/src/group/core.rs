@@ -189,9 +189,13 @@ impl<E> Core<E> {
     /// One task is entirely over.
     pub(super) fn end(&self) {
         if self.pending.fetch_sub(1, AcqRel) == 1 {
-            let woken = lock(&self.lists).idle.take_all();
-            woken.wake();
+            self.wake_idle();
         }
+    }
+
+    fn wake_idle(&self) {
+        let woken = lock(&self.lists).idle.take_all();
+        woken.wake();
     }
 
     /// True once no task is left; otherwise registers `w` (async waiters
@@ -314,17 +318,56 @@ impl<E> Core<E> {
 /// Ends one task when dropped: whatever way the task finishes (returns,
 /// panics, is aborted or is dropped unstarted), `pending` goes down exactly
 /// once, after the slot is released.
+///
+/// It keeps the core alive without a reference count of its own: while
+/// any task is pending, the tasks together hold *one* strong count of the
+/// core's `Arc` (taken by the spawn that makes `pending` 0 → 1, given back
+/// by the end that makes it 1 → 0). So a spawn and an end touch one shared
+/// counter (`pending`) instead of two (`pending` and the `Arc`'s), which
+/// the spawner and the workers would pass between their caches.
 pub(super) struct EndGuard<E> {
-    pub(super) core: std::sync::Arc<Core<E>>,
+    core: std::ptr::NonNull<Core<E>>,
     pub(super) slot: bool,
+}
+
+// SAFETY: an EndGuard stands for a shared reference to the core (which is
+// Sync for `E: Send`, as `Arc<Core<E>>` is Send); it is moved to the task.
+unsafe impl<E: Send> Send for EndGuard<E> {}
+// SAFETY: as above.
+unsafe impl<E: Send> Sync for EndGuard<E> {}
+
+impl<E> EndGuard<E> {
+    /// Counts one more task of `core` (whose `Arc` the caller holds).
+    pub(super) fn begin(core: &std::sync::Arc<Core<E>>, slot: bool) -> EndGuard<E> {
+        if core.pending.fetch_add(1, Relaxed) == 0 {
+            // SAFETY: `core` comes from an Arc the caller holds: the count
+            // is live. The matching decrement is in `drop`.
+            unsafe { std::sync::Arc::increment_strong_count(std::sync::Arc::as_ptr(core)) };
+        }
+        EndGuard { core: std::ptr::NonNull::from(&**core), slot }
+    }
+
+    /// The core (alive while this guard is: see the type's docs).
+    pub(super) fn core(&self) -> &Core<E> {
+        // SAFETY: `pending` counts this guard, so the tasks' strong count
+        // is held until it drops.
+        unsafe { self.core.as_ref() }
+    }
 }
 
 impl<E> Drop for EndGuard<E> {
     fn drop(&mut self) {
+        let core = self.core();
         if self.slot {
-            self.core.release();
+            core.release();
         }
-        self.core.end();
+        if core.pending.fetch_sub(1, AcqRel) == 1 {
+            core.wake_idle();
+            // Last use of `core` above; this may free it.
+            // SAFETY: the strong count taken by the spawn that made
+            // `pending` 0 -> 1 (the decrement to 0 pairs with it).
+            unsafe { std::sync::Arc::decrement_strong_count(self.core.as_ptr()) };
+        }
     }
 }
 

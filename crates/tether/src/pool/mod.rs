@@ -209,11 +209,21 @@ async fn worker<E: Send + 'static, R: Send + 'static>(
     report: fn(WorkerError<E>) -> Option<R>,
 ) {
     loop {
-        let task = crate::select! {
-            done(ctx) => return,
-            recv(tasks) -> t => match t {
-                Ok(t) => t,
-                Err(_) => return, // closed and drained
+        // The common case first: a task is waiting. A done context still
+        // wins (one of the choices Go's select may make when both are
+        // ready); otherwise the select waits for either.
+        if ctx.is_done() {
+            return;
+        }
+        let task = match tasks.try_recv() {
+            Ok(t) => t,
+            Err(chan::TryRecvError::Closed) => return,
+            Err(chan::TryRecvError::Empty) => crate::select! {
+                done(ctx) => return,
+                recv(tasks) -> t => match t {
+                    Ok(t) => t,
+                    Err(_) => return, // closed and drained
+                },
             },
         };
         let failure = match run_caught(task, &ctx).await {

@@ -42,6 +42,8 @@ const UNITS_PER_NS: u64 = 16;
 const UNITS_PER_SEC: f64 = 1e9 * UNITS_PER_NS as f64;
 /// The limiter's creation instant, in units.
 const MID: u64 = 1 << 63;
+/// How far `allow` lets `last` trail its grants (1 ms, in units).
+const LAST_SLACK: u64 = 1_000_000 * UNITS_PER_NS;
 /// The word while a setter rewrites it.
 const LOCKED: u64 = u64::MAX;
 /// `interval` for [`Limit::INF`].
@@ -94,6 +96,9 @@ pub struct Limiter {
     /// The limit as set (the interval is derived from it).
     limit: AtomicU64,
     epoch: Instant,
+    /// What turns a clock reading (`clock::nanos_at` scale) into units:
+    /// `units = ns · UNITS_PER_NS + units_base` (two's complement).
+    units_base: u64,
     slow: Mutex<Slow>,
 }
 
@@ -107,6 +112,15 @@ struct Hot {
     /// Units per token; `INTERVAL_INF` / `INTERVAL_ZERO` for the extremes.
     interval: AtomicU64,
     burst: AtomicU64,
+    /// `burst · interval` (saturating): how far the zero-token time may
+    /// trail "now" (a full bucket). Kept with the two, so that `allow`
+    /// need not multiply.
+    cap: AtomicU64,
+    /// `interval` when `allow`'s fast path applies (a finite, non-zero
+    /// limit and a burst of at least one), else 0: one compare instead of
+    /// three. Like the other settings, setters change it while `word` is
+    /// `LOCKED`, before they store the new word.
+    fast: AtomicU64,
 }
 
 /// One consistent read of [`Hot`].
@@ -183,15 +197,19 @@ impl Limiter {
             INTERVAL_ZERO => encode_tokens(burst as f64),
             _ => 0, // the zero-token time as early as can be: full
         };
+        let epoch = clock::now();
         Limiter {
             hot: Hot {
                 word: AtomicU64::new(word),
                 last: AtomicU64::new(0),
                 interval: AtomicU64::new(interval),
                 burst: AtomicU64::new(burst),
+                cap: AtomicU64::new(units_for(burst, interval)),
+                fast: AtomicU64::new(fast_interval(interval, burst)),
             },
             limit: AtomicU64::new(limit.events_per_second().to_bits()),
-            epoch: clock::now(),
+            epoch,
+            units_base: MID.wrapping_sub(clock::nanos_at(epoch).wrapping_mul(UNITS_PER_NS)),
             slow: Mutex::new(Slow { last_event: 0 }),
         }
     }
@@ -216,12 +234,70 @@ impl Limiter {
     /// assert!(lim.allow());
     /// assert!(!lim.allow()); // the next token is a second away
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn allow(&self) -> bool {
+        // The clock as integer nanoseconds (no `Instant` arithmetic), read
+        // without ordering the counter (a reading a few ns below another
+        // thread's last update is counted as that update), once, before the
+        // bucket is loaded: between the load and the CAS there is only
+        // arithmetic, so two threads granting at once rarely retry, and a
+        // retry uses the word the failed CAS found.
+        let ns = clock::now_nanos_relaxed();
+        let mut word = self.hot.word.load(Acquire);
+        loop {
+            let interval = self.hot.fast.load(Relaxed);
+            let last = self.hot.last.load(Relaxed);
+            let cap = self.hot.cap.load(Relaxed);
+            if interval == 0 || word == LOCKED {
+                return self.allow_slow(); // no limit, a zero one, no burst, or a setter at work
+            }
+            // `plan` for one token, rearranged to compare once: with a burst
+            // of at least one, the token is there iff `now >= word +
+            // interval` (the cap at a full bucket only matters for the new
+            // word). The reading it needs is worked out in nanoseconds, so
+            // the comparison waits on the counter read alone:
+            // `units_ns(ns) >= need` iff `ns >= need_ns`.
+            let Some(need) = word.checked_add(interval) else { return false };
+            let need_ns = (need.wrapping_sub(self.units_base) as i64).saturating_add(UNITS_PER_NS as i64 - 1)
+                >> UNITS_PER_NS.trailing_zeros();
+            if (ns as i64) < need_ns && last < need {
+                return false; // not there yet: no write at all
+            }
+            let now = self.units_ns(ns).max(last);
+            if now < need {
+                return false; // (a debt so far ahead that `need_ns` wrapped)
+            }
+            // At most `now` (as `need` is and the cap is at least one
+            // interval), so below `LOCKED`.
+            let z = word.max(now.saturating_sub(cap)) + interval;
+            match self.hot.word.compare_exchange_weak(word, z, AcqRel, Acquire) {
+                Ok(_) => {
+                    // Go's `last`, kept within a millisecond: it decides
+                    // only how a request at an explicit *earlier* instant
+                    // (`allow_n`) is counted (and an earlier `last` counts
+                    // it with fewer tokens, never more), while a second
+                    // write to the line per grant, with two threads
+                    // granting, costs as much as the grant (the line goes
+                    // back and forth once more).
+                    if now.wrapping_sub(last) >= LAST_SLACK {
+                        self.hot.last.store(now, Relaxed);
+                    }
+                    return true;
+                }
+                Err(found) => word = found,
+            }
+        }
+    }
+
+    /// `allow` when a setter is at work, the limit is zero or the burst is:
+    /// the general path.
+    #[cold]
+    #[inline(never)]
+    fn allow_slow(&self) -> bool {
         if self.hot.interval.load(Relaxed) == INTERVAL_INF {
             return true;
         }
-        self.take_now(self.units(clock::now()), 1, true)
+        self.take_now(self.units_ns(clock::now_nanos_relaxed()), 1, true)
     }
 
     /// Takes `n` tokens if they are there at `at`; false otherwise, taking
@@ -265,7 +341,7 @@ impl Limiter {
 
     /// [`reserve_n`](Limiter::reserve_n) of one token now (Go's `Reserve`).
     pub fn reserve(&self) -> Reservation<'_> {
-        self.reserve_inner(self.units(clock::now()), 1, u64::MAX, true)
+        self.reserve_inner(self.units_ns(clock::now_nanos()), 1, u64::MAX, true)
     }
 
     /// Reserves `n` tokens for an event at `at` (Go's `ReserveN`): they are
@@ -441,7 +517,7 @@ impl Limiter {
         let act = self.instant(r.act);
         let registration = ctx.scope().and_then(|s| s.register(Wake::current_thread()).map(|key| (s, key)));
         let result = loop {
-            if clock::now() >= act {
+            if clock::reached(act) {
                 break Ok(());
             }
             if let Some(e) = ctx.err() {
@@ -482,7 +558,7 @@ impl Limiter {
     /// Changes the rate from now on (Go's `SetLimit`); the tokens already
     /// earned are kept. Reservations already made keep their times.
     pub fn set_limit(&self, limit: Limit) {
-        self.set_at(self.units(clock::now()), Some(limit), None, true);
+        self.set_at(self.units_ns(clock::now_nanos()), Some(limit), None, true);
     }
 
     /// [`set_limit`](Limiter::set_limit) as of `at` (Go's `SetLimitAt`).
@@ -493,7 +569,7 @@ impl Limiter {
     /// Changes the bucket size from now on (Go's `SetBurst`); the tokens
     /// already earned are kept (up to the new size, from the next request).
     pub fn set_burst(&self, burst: usize) {
-        self.set_at(self.units(clock::now()), None, Some(burst), true);
+        self.set_at(self.units_ns(clock::now_nanos()), None, Some(burst), true);
     }
 
     /// [`set_burst`](Limiter::set_burst) as of `at` (Go's `SetBurstAt`).
@@ -523,12 +599,14 @@ impl Limiter {
             self.hot.burst.store(b as u64, Relaxed);
         }
         self.hot.interval.store(new_interval, Relaxed);
+        self.hot.cap.store(units_for(self.hot.burst.load(Relaxed), new_interval), Relaxed);
         let mut new = encode(new_interval, tokens, now);
         if new == old {
             // Never reuse the old word: an `allow` that read it with the old
             // settings must see its CAS fail. One unit is 1/16 ns.
             new = if new_interval == INTERVAL_ZERO { new - 1 } else { new + 1 };
         }
+        self.hot.fast.store(fast_interval(new_interval, self.hot.burst.load(Relaxed)), Relaxed);
         self.hot.last.store(now, Relaxed);
         self.hot.word.store(new, Release);
     }
@@ -541,7 +619,7 @@ impl Limiter {
 
     /// The tokens in the bucket now (Go's `Tokens`).
     pub fn tokens(&self) -> f64 {
-        self.tokens_inner(self.units(clock::now()), true)
+        self.tokens_inner(self.units_ns(clock::now_nanos()), true)
     }
 
     fn tokens_inner(&self, t: u64, monotonic: bool) -> f64 {
@@ -567,6 +645,17 @@ impl Limiter {
             waiter::spin(round.min(waiter::SPIN_ROUNDS));
             round += 1;
         }
+    }
+
+    /// A reading of the clock (`clock::now_nanos`) in units since the
+    /// epoch: integer arithmetic only.
+    #[inline(always)]
+    fn units_ns(&self, ns: u64) -> u64 {
+        // `MID + (ns - epoch) · UNITS_PER_NS` in two's complement: exact
+        // for readings within ±18 years of the epoch, which every reading
+        // of the clock after the limiter was made is (so it never reaches
+        // `LOCKED`).
+        ns.wrapping_mul(UNITS_PER_NS).wrapping_add(self.units_base)
     }
 
     /// `at` in units since the epoch.
@@ -671,6 +760,11 @@ fn duration_units(d: Duration) -> u64 {
     d.as_secs().saturating_mul(1_000_000_000 * UNITS_PER_NS).saturating_add(d.subsec_nanos() as u64 * UNITS_PER_NS)
 }
 
+/// `Hot::fast` for these settings.
+fn fast_interval(interval: u64, burst: u64) -> u64 {
+    if interval == INTERVAL_INF || interval == INTERVAL_ZERO || burst == 0 { 0 } else { interval }
+}
+
 /// The interval (units per token) for a limit.
 fn interval_of(limit: Limit) -> u64 {
     let per_sec = limit.events_per_second();
@@ -743,7 +837,7 @@ impl<'a> Reservation<'a> {
     /// [`cancel_at`](Reservation::cancel_at) now (Go's `Cancel`).
     pub fn cancel(&self) {
         if self.ok && !self.canceled.swap(true, AcqRel) {
-            self.lim.cancel(self, self.lim.units(clock::now()), true);
+            self.lim.cancel(self, self.lim.units_ns(clock::now_nanos()), true);
         }
     }
 }

@@ -41,12 +41,16 @@
 //!
 //! # Cost
 //!
-//! `allow` reads the clock once and then does one atomic load and, when it
-//! grants, one compare-and-swap: no lock, and no write at all when it
-//! refuses, so refusals from many threads do not contend. Reservations,
-//! cancels and setters take a mutex (they are rarer, and Go's
-//! `lastEvent` bookkeeping needs it). The numbers against governor are in
-//! the README.
+//! `allow` loads the bucket (one cache line), reads tether's fast clock as
+//! integer nanoseconds (the CPU's time-stamp counter, unordered: a reading
+//! a few ns early counts as the bucket's last update, which Go's rule for
+//! earlier requests covers) and compares once; only when it grants does it
+//! write (one compare-and-swap). No lock, and no write at all when it
+//! refuses, so refusals from many threads do not contend (the clock itself
+//! republishes its scaling about once a millisecond, whoever reads it).
+//! Reservations, cancels and setters take a mutex (they are rarer, and
+//! Go's `lastEvent` bookkeeping needs it). The numbers against governor
+//! are in the README.
 
 mod error;
 mod limit;

@@ -76,6 +76,11 @@ use arc_swap::ArcSwap;
 ///   old value is freed as soon as its last snapshot is dropped, with no
 ///   epochs or deferred garbage.
 ///
+/// For the hottest read paths, a reader keeps a [`Cache`]
+/// ([`cache`](AtomicValue::cache)): its [`load`](Cache::load) is one
+/// atomic load and a compare while the value is unchanged — what Go's
+/// `atomic.Pointer.Load` costs.
+///
 /// `AtomicValue<T>` is `Send + Sync` when `T` is.
 pub struct AtomicValue<T> {
     inner: ArcSwap<T>,
@@ -193,6 +198,107 @@ impl<T> AtomicValue<T> {
     /// Consumes the value, returning the current `Arc`.
     pub fn into_inner(self) -> Arc<T> {
         self.inner.into_inner()
+    }
+
+    /// A reader's [`Cache`] of this value: the fastest way to read a value
+    /// that is read far more often than it is stored.
+    ///
+    /// ```
+    /// let config = tether::sync::AtomicValue::new(1);
+    /// let mut cache = config.cache();
+    /// assert_eq!(**cache.load(), 1);
+    /// config.store(2);
+    /// assert_eq!(**cache.load(), 2); // the next load sees the store
+    /// ```
+    pub fn cache(&self) -> Cache<&Self, T> {
+        Cache::new(self)
+    }
+}
+
+/// A reader's cached snapshot of an [`AtomicValue`], revalidated on each
+/// [`load`](Cache::load) with one atomic load (Go's `atomic.Pointer.Load`
+/// costs about as much): while nothing was stored since, `load` hands back
+/// the snapshot it holds, touching no reference count and no shared cache
+/// line but the value's pointer, which stays shared between cores. After a
+/// store, the next `load` takes the new value (a full
+/// [`AtomicValue::load`]) and keeps it.
+///
+/// It borrows the value (`value.cache()`) or holds any owner of it
+/// (`Cache::new(Arc<AtomicValue<T>>)`), for a reader that lives on its own
+/// thread or task.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tether::sync::{AtomicValue, Cache};
+///
+/// #[derive(Debug)]
+/// struct Limits { max_body: usize }
+///
+/// let limits = Arc::new(AtomicValue::new(Limits { max_body: 1 << 20 }));
+/// let reader = {
+///     let mut cache = Cache::new(limits.clone());
+///     std::thread::spawn(move || {
+///         // A request loop: each request reads the current limits.
+///         (0..1000).map(|_| cache.load().max_body).max().unwrap()
+///     })
+/// };
+/// limits.store(Limits { max_body: 2 << 20 });
+/// assert!(reader.join().unwrap() >= 1 << 20);
+/// ```
+///
+/// # Trade-offs
+///
+/// - **`&mut self`, one per reader.** A cache is not shared: each reader
+///   (thread, task, connection) keeps its own, which is what makes the
+///   check free of contention. Keep it where the reader lives (a struct
+///   field, a thread-local, a task's state), not in a lock.
+/// - **It keeps the value it last saw alive** — for as long as the cache
+///   lives or until its next `load` after a store — so an old value is
+///   freed later than with [`AtomicValue::load`] snapshots dropped at once.
+///   For large values stored often, prefer `load` or `load_guard`.
+/// - **Fresh at each `load`, not in between.** The reference `load`
+///   returns is the value as of that call (the same guarantee as a
+///   snapshot); call `load` again to see later stores.
+/// - A `load` right after a store costs what [`AtomicValue::load`] does
+///   (it takes the new value), so under a store rate close to the read
+///   rate the cache buys nothing.
+pub struct Cache<R, T>
+where
+    R: Deref<Target = AtomicValue<T>>,
+{
+    inner: arc_swap::Cache<Swap<R>, Arc<T>>,
+}
+
+/// `R` seen as the `ArcSwap` inside its `AtomicValue` (what arc-swap's
+/// cache revalidates against).
+struct Swap<R>(R);
+
+impl<T, R: Deref<Target = AtomicValue<T>>> Deref for Swap<R> {
+    type Target = ArcSwap<T>;
+    #[inline]
+    fn deref(&self) -> &ArcSwap<T> {
+        &self.0.inner
+    }
+}
+
+impl<T, R: Deref<Target = AtomicValue<T>>> Cache<R, T> {
+    /// A cache of `value` (a reference to it, or an `Arc`), holding its
+    /// current snapshot.
+    pub fn new(value: R) -> Cache<R, T> {
+        Cache { inner: arc_swap::Cache::new(Swap(value)) }
+    }
+
+    /// The current value: the cached snapshot if nothing was stored since
+    /// it was taken (one atomic load), else the new value, now cached.
+    #[inline]
+    pub fn load(&mut self) -> &Arc<T> {
+        self.inner.load()
+    }
+}
+
+impl<T, R: Deref<Target = AtomicValue<T>>> fmt::Debug for Cache<R, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache").finish_non_exhaustive()
     }
 }
 

@@ -49,3 +49,24 @@ pub use virtual_clock::{VirtualClock, virtual_time};
 pub fn now() -> std::time::Instant {
     crate::clock::now()
 }
+
+/// What drives tether's real-time clock: `"tsc"`, the CPU's time-stamp
+/// counter (x86-64 with an invariant TSC and RDTSCP, which the OS uses as
+/// its own clock source), scaled and kept within tens of nanoseconds of
+/// std's `Instant` (see `examples/clock_drift.rs`); or `"std"`, std's
+/// `Instant::now()` itself (elsewhere, or when the environment sets
+/// `TETHER_CLOCK=std`).
+///
+/// Either way [`now`] returns ordinary `Instant`s that never go backwards,
+/// on one thread or across threads, and that mix freely with
+/// `Instant::now()`'s; deadlines computed from `Instant::now()` are never
+/// reached early. An ordered read (what [`now`] does) costs about what
+/// `Instant::now()` does — the ordering is most of either — while the rate
+/// limiter's `allow` reads the counter unordered, at about half.
+///
+/// ```
+/// assert!(["tsc", "std"].contains(&tether::time::clock_source()));
+/// ```
+pub fn clock_source() -> &'static str {
+    crate::clock::source_name()
+}

@@ -51,7 +51,7 @@ pub fn sleep_blocking(d: Duration) {
 
 /// Parks the calling thread until the clock reaches `at`.
 pub fn sleep_until_blocking(at: Instant) {
-    while clock::now() < at {
+    while !clock::reached(at) {
         clock::park_until(at);
     }
 }
@@ -129,7 +129,7 @@ impl Sleep {
     /// True once the deadline has been reached (by a poll that returned
     /// ready, or on the clock now).
     pub fn is_elapsed(&self) -> bool {
-        self.done || clock::now() >= self.deadline
+        self.done || clock::reached(self.deadline)
     }
 
     /// Moves the deadline (like tokio's `Sleep::reset`); the next poll waits
@@ -198,7 +198,7 @@ impl Future for Sleep {
             this.done = true;
             return Poll::Ready(());
         }
-        if clock::now() >= this.deadline {
+        if clock::reached(this.deadline) {
             this.done = true;
             return Poll::Ready(());
         }

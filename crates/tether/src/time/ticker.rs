@@ -262,9 +262,10 @@ impl Ticker {
             return None;
         }
         let now = clock::now();
-        if now < self.next {
+        if !clock::reached_given(now, self.next) {
             return None;
         }
+        let now = now.max(self.next);
         if self.policy == MissedTick::Skip && self.is_late(now) {
             // Missed: wait for the next grid point (which may be now).
             self.next = self.grid_at_or_after(now);

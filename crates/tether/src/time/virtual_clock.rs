@@ -162,7 +162,7 @@ impl VirtualClock {
             }
             *installed = true;
         }
-        let start = Instant::now();
+        let start = clock::real_now();
         virt::activate(start);
         let driver = Arc::new(Driver {
             stop: AtomicBool::new(false),

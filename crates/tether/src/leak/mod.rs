@@ -55,23 +55,33 @@
 //!
 //! # Cost
 //!
-//! Registration takes one uncontended lock of a per-thread shard (16 shards)
-//! and one clock read; names are `Cow<'static, str>`, so an unnamed or
-//! `&'static`-named task allocates nothing. The benchmark `group` measures
-//! it against a bare `tokio::spawn`.
+//! Registration takes a free slot from the registering thread's own arena
+//! (no lock, no allocation but a page per 64 slots) and one fast clock
+//! read; ending it on that thread frees the slot at once, and on another
+//! thread is one compare-and-swap plus a push on a lock-free stack that the
+//! owning thread empties. Both are O(1) however many tasks are alive;
+//! pages are given back as they empty (two spares per thread are kept), and
+//! [`live_tasks`] skips empty threads and pages, so after a peak it costs
+//! what is alive now. Names are `Cow<'static, str>`, so an unnamed or
+//! `&'static`-named task allocates nothing. The benchmarks `group` (against
+//! a bare `tokio::spawn`) and `scale` (1,000 to 1,000,000 live tasks)
+//! measure it.
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+mod registry;
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::cell::UnsafeCell;
 use std::fmt;
-use std::mem::MaybeUninit;
 use std::panic::Location;
 use std::sync::Mutex;
-use std::sync::atomic::{
-    AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
-    Ordering::Release,
-};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+
+use registry::SlotRef;
+#[cfg(not(loom))]
+use registry::{Arena, Owned};
 
 /// A task's optional name: `&'static str` costs nothing, a `String` is
 /// stored as given.
@@ -81,8 +91,6 @@ struct Entry {
     kind: &'static str,
     name: Name,
     site: &'static Location<'static>,
-    /// A [`stamp`] taken when the entry was made.
-    since: u64,
     /// [`EPOCH`] when the task was spawned: `verify` judges only tasks
     /// spawned before it started.
     epoch: u64,
@@ -94,119 +102,26 @@ struct Entry {
 /// cache line stays shared and the read costs nothing.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
-/// A cheap timestamp for ages: the CPU's time-stamp counter on x86-64 (a
-/// few ns; `Instant::now` costs several times more and would dominate the
-/// registration), nanoseconds since [`base`] elsewhere. Ages are
-/// diagnostics, converted with a ratio calibrated against `Instant`.
+/// A cheap real-time reading for ages: the fast clock, unordered (ages
+/// are diagnostics), never virtual time.
 #[inline]
 fn stamp() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: RDTSC exists on every x86-64 CPU and only reads a counter.
-        #[allow(unused_unsafe)]
-        unsafe {
-            std::arch::x86_64::_rdtsc()
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        base().0.elapsed().as_nanos() as u64
-    }
-}
-
-/// The calibration point: an `Instant` and the [`stamp`] read with it.
-fn base() -> &'static (Instant, u64) {
-    static BASE: std::sync::OnceLock<(Instant, u64)> = std::sync::OnceLock::new();
-    BASE.get_or_init(|| {
-        let i = Instant::now();
-        #[cfg(target_arch = "x86_64")]
-        let t = stamp();
-        #[cfg(not(target_arch = "x86_64"))]
-        let t = 0;
-        (i, t)
-    })
-}
-
-/// Converts a stamp difference to time, calibrating on the interval since
-/// [`base`] (short intervals calibrate poorly, but then ages are short).
-fn stamp_ratio() -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let (i0, t0) = *base();
-        let ticks = stamp().saturating_sub(t0);
-        if ticks == 0 { 0.0 } else { i0.elapsed().as_nanos() as f64 / ticks as f64 }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        1.0
-    }
+    crate::clock::real_nanos_relaxed()
 }
 
 // ---------------------------------------------------------------------
-// The registry: per-thread arenas of slots, lock-free on the hot path.
-//
-// Each thread that registers tasks owns an arena (pages of slots, never
-// freed). Only the owner fills slots, from its private free list; any
-// thread may end a registration; readers (snapshots, notes) briefly lock
-// a live slot. A slot's `state` arbitrates:
-//
-//   FREE --owner writes entry, Release--> LIVE
-//   LIVE --reader/note CAS, Acquire--> BUSY --Release--> LIVE
-//   LIVE --remover CAS (spins while BUSY)--> DEAD
-//   DEAD --owner (Acquire), drops the entry--> FREE
-//
-// So the entry is written only by the owner while no one else may read it
-// (FREE), read or noted only under BUSY, and dropped only by the owner
-// after the remover gave it up (DEAD). Registering and deregistering cost
-// a few plain stores and one CAS on a cache line the polling thread
-// usually already holds — no lock, no allocation.
-//
-// The registry deliberately uses std atomics even under loom: it is
-// bookkeeping, not part of any modelled race.
+// The process's registry: one arena per registering thread (see
+// `registry` for the arena itself). The registry uses std atomics and
+// locks even under loom, where it is switched off (loom models start no
+// tasks); the arena's own races are modelled in `loom_tests`.
 // ---------------------------------------------------------------------
 
-const FREE: u8 = 0;
-const LIVE: u8 = 1;
-const BUSY: u8 = 2;
-const DEAD: u8 = 3;
-const PAGE: usize = 64;
-
-struct Slot {
-    state: AtomicU8,
-    entry: UnsafeCell<MaybeUninit<Entry>>,
-}
-
-// SAFETY: the entry is only accessed under the state protocol above, which
-// gives one thread at a time exclusive access; `Entry` is Send + Sync.
-unsafe impl Sync for Slot {}
-
-impl Slot {
-    /// Runs `f` on the live entry, holding it BUSY; None if not live.
-    fn with_live<R>(&self, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
-        loop {
-            match self.state.compare_exchange_weak(LIVE, BUSY, Acquire, Relaxed) {
-                Ok(_) => break,
-                Err(BUSY) => std::hint::spin_loop(),
-                Err(LIVE) => {} // spurious failure
-                Err(_) => return None,
-            }
-        }
-        // SAFETY: we moved the slot LIVE -> BUSY: the entry is initialised
-        // and no one else touches it until we store LIVE again.
-        let r = f(unsafe { (*self.entry.get()).assume_init_mut() });
-        self.state.store(LIVE, Release);
-        Some(r)
-    }
-}
-
-type Page = [Slot; PAGE];
-
-struct Arena {
-    pages: Mutex<Vec<&'static Page>>,
-}
-
-/// Every arena ever made (arenas of exited threads are reused).
+/// Every arena ever made (arenas of exited threads are adopted by new
+/// ones, so this stays as long as the most threads ever registering at
+/// once).
+#[cfg(not(loom))]
 static ARENAS: Mutex<Vec<&'static Arena>> = Mutex::new(Vec::new());
+#[cfg(not(loom))]
 static ORPHANS: Mutex<Vec<&'static Arena>> = Mutex::new(Vec::new());
 static NEXT_TAG: AtomicU32 = AtomicU32::new(1);
 
@@ -214,113 +129,109 @@ fn lock_list<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The owner's side of an arena: its free slots.
-struct Local {
-    arena: &'static Arena,
-    free: Vec<&'static Slot>,
-}
+/// This thread's arena, owned.
+#[cfg(not(loom))]
+struct Local(Owned);
 
+#[cfg(not(loom))]
 impl Local {
     fn new() -> Local {
         let orphan = lock_list(&ORPHANS).pop();
         let arena = orphan.unwrap_or_else(|| {
-            let a: &'static Arena = Box::leak(Box::new(Arena { pages: Mutex::new(Vec::new()) }));
+            let a: &'static Arena = Box::leak(Box::new(Arena::new()));
             lock_list(&ARENAS).push(a);
             a
         });
-        Local { arena, free: Vec::new() }
-    }
-
-    #[inline]
-    fn insert(&mut self, entry: Entry) -> &'static Slot {
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => self.refill(),
-        };
-        // SAFETY: the slot is FREE and ours (owner): nobody reads it.
-        unsafe { (*slot.entry.get()).write(entry) };
-        slot.state.store(LIVE, Release);
-        slot
-    }
-
-    /// Reclaims DEAD slots; adds a page when that yields too few (so the
-    /// scans stay amortised O(1) per registration).
-    #[cold]
-    fn refill(&mut self) -> &'static Slot {
-        let pages = lock_list(&self.arena.pages).clone();
-        for page in &pages {
-            for slot in page.iter() {
-                match slot.state.load(Acquire) {
-                    FREE => self.free.push(slot),
-                    DEAD => {
-                        // SAFETY: DEAD: initialised, given up by its
-                        // remover, and only the owner moves it on.
-                        unsafe { (*slot.entry.get()).assume_init_drop() };
-                        slot.state.store(FREE, Relaxed);
-                        self.free.push(slot);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if self.free.len() < PAGE / 2 {
-            let page: &'static Page = Box::leak(Box::new(std::array::from_fn(|_| Slot {
-                state: AtomicU8::new(FREE),
-                entry: UnsafeCell::new(MaybeUninit::uninit()),
-            })));
-            lock_list(&self.arena.pages).push(page);
-            self.free.extend(page.iter().rev());
-        }
-        self.free.pop().expect("a fresh page has free slots")
+        // SAFETY: a new arena has no owner; an orphan's owner dropped its
+        // `Owned` before pushing it, and the ORPHANS mutex orders that
+        // before this.
+        Local(unsafe { Owned::new(arena) })
     }
 }
 
+#[cfg(not(loom))]
 impl Drop for Local {
     fn drop(&mut self) {
-        // The thread is exiting: its FREE slots stay FREE, its live ones
-        // are ended by whoever holds them; the next thread adopts it all.
-        lock_list(&ORPHANS).push(self.arena);
+        // The thread is exiting: slots other threads gave back are freed
+        // now; live ones are ended by whoever holds them; the next new
+        // thread adopts the arena.
+        self.0.reclaim_returned();
+        lock_list(&ORPHANS).push(self.0.arena());
     }
 }
 
 thread_local! {
+    #[cfg(not(loom))]
     static LOCAL: std::cell::RefCell<Option<Local>> = const { std::cell::RefCell::new(None) };
     static CURRENT: Cell<Current> = const { Cell::new(Current { tag: 0, task: None }) };
 }
 
 /// Used when a thread registers during its own teardown (its `LOCAL` is
 /// gone): a shared arena under a lock.
+#[cfg(not(loom))]
 static FALLBACK: Mutex<Option<Local>> = Mutex::new(None);
 
-fn insert(entry: Entry) -> &'static Slot {
+#[cfg(not(loom))]
+fn insert(entry: Entry, since: u64) -> Option<SlotRef> {
     let mut entry = Some(entry);
-    let local = LOCAL.try_with(|l| {
-        let mut l = l.borrow_mut();
-        l.get_or_insert_with(Local::new).insert(entry.take().expect("entry"))
+    let local = LOCAL.try_with(|l| match l.try_borrow_mut() {
+        Ok(mut l) => Some(l.get_or_insert_with(Local::new).0.insert(entry.take().expect("entry"), since)),
+        Err(_) => None,
     });
     match local {
-        Ok(slot) => slot,
-        Err(_) => lock_list(&FALLBACK).get_or_insert_with(Local::new).insert(entry.take().expect("entry")),
+        Ok(Some(slot)) => Some(slot),
+        _ => Some(lock_list(&FALLBACK).get_or_insert_with(Local::new).0.insert(entry.take().expect("entry"), since)),
     }
 }
 
-/// Ends a registration (any thread).
-fn remove(slot: &'static Slot) {
-    loop {
-        match slot.state.compare_exchange_weak(LIVE, DEAD, AcqRel, Relaxed) {
-            Ok(_) => return,
-            Err(BUSY) | Err(LIVE) => std::hint::spin_loop(),
-            Err(_) => return,
-        }
+#[cfg(loom)]
+fn insert(_entry: Entry, _since: u64) -> Option<SlotRef> {
+    None
+}
+
+/// Ends a registration (any thread): at once on the arena's own thread,
+/// else handed to that thread.
+#[cfg(not(loom))]
+fn remove(slot: SlotRef) {
+    let arena = Arena::of(slot);
+    let done = LOCAL
+        .try_with(|l| match l.try_borrow_mut() {
+            Ok(mut l) => match l.as_mut() {
+                Some(local) if std::ptr::eq(local.0.arena(), arena) => {
+                    local.0.remove(slot);
+                    true
+                }
+                _ => false,
+            },
+            Err(_) => false,
+        })
+        .unwrap_or(false);
+    if !done {
+        Arena::remove_foreign(slot);
     }
 }
+
+#[cfg(loom)]
+fn remove(_slot: SlotRef) {}
+
+/// Every live entry the registry holds, arena by arena.
+#[cfg(not(loom))]
+fn scan(mut f: impl FnMut(&Entry, &crate::sync_impl::AtomicU64)) {
+    let arenas = lock_list(&ARENAS).clone();
+    for arena in arenas {
+        arena.scan(&mut f);
+    }
+}
+
+#[cfg(loom)]
+fn scan(_f: impl FnMut(&Entry, &crate::sync_impl::AtomicU64)) {}
 
 /// What the current thread is running: the tracker tag new spawns inherit
 /// and the registration of the tether task being polled (for notes).
 #[derive(Clone, Copy)]
 pub(crate) struct Current {
     pub(crate) tag: u32,
-    task: Option<&'static Slot>,
+    task: Option<SlotRef>,
 }
 
 /// A task's entry in the registry; dropping it deregisters the task.
@@ -337,7 +248,9 @@ pub(crate) struct Current {
 /// nothing and will be polled or dropped with its runtime).
 #[must_use]
 pub(crate) struct Registration {
-    slot: Option<&'static Slot>,
+    slot: Option<SlotRef>,
+    /// The entry's `since` is set (or need not be).
+    stamped: bool,
     tag: u32,
     pending: Option<Pending>,
 }
@@ -354,7 +267,7 @@ impl Registration {
     /// tracker tag, now (threads).
     pub(crate) fn new(kind: &'static str, name: Name, site: &'static Location<'static>) -> Registration {
         let mut r = Registration::lazy(kind, name, site);
-        r.register_now();
+        r.register_now(true);
         r
     }
 
@@ -369,30 +282,40 @@ impl Registration {
     pub(crate) fn lazy(kind: &'static str, name: Name, site: &'static Location<'static>) -> Registration {
         let tag = current().tag;
         if !ENABLED.load(Relaxed) {
-            return Registration { slot: None, tag, pending: None };
+            return Registration { slot: None, stamped: true, tag, pending: None };
         }
         let pending = Pending { kind, name, site, epoch: EPOCH.load(Relaxed) };
-        let mut r = Registration { slot: None, tag, pending: Some(pending) };
+        let mut r = Registration { slot: None, stamped: true, tag, pending: Some(pending) };
         if tag != 0 {
-            r.register_now();
+            r.register_now(true);
         }
         r
     }
 
+    /// `now`: stamp the entry now. Otherwise (an async task, registered at
+    /// its first poll, which most finish in) the registration skips the
+    /// clock read, a third of its cost: a task that outlives its first poll
+    /// is stamped by `polled`, one stuck in it by the first snapshot that
+    /// sees it.
     #[cold]
-    fn register_now(&mut self) {
+    fn register_now(&mut self, now: bool) {
         let Some(p) = self.pending.take() else { return };
-        let _ = base();
-        let entry = Entry {
-            kind: p.kind,
-            name: p.name,
-            site: p.site,
-            since: stamp(),
-            epoch: p.epoch,
-            tag: self.tag,
-            note: None,
-        };
-        self.slot = Some(insert(entry));
+        self.stamped = now;
+        let since = if now { stamp() } else { 0 };
+        let entry = Entry { kind: p.kind, name: p.name, site: p.site, epoch: p.epoch, tag: self.tag, note: None };
+        self.slot = insert(entry, since);
+    }
+
+    /// After a poll of the task: once it has outlived its first poll, its
+    /// entry gets its time (see `register_now`).
+    #[inline]
+    pub(crate) fn polled(&mut self, done: bool) {
+        if !self.stamped {
+            self.stamped = true;
+            if let (false, Some(slot)) = (done, self.slot) {
+                slot.stamp(stamp);
+            }
+        }
     }
 
     /// The task's name (slow path: panics).
@@ -409,7 +332,7 @@ impl Registration {
     #[inline]
     pub(crate) fn enter(&mut self) -> Entered {
         if self.slot.is_none() && self.pending.is_some() {
-            self.register_now();
+            self.register_now(false);
         }
         let cur = Current { tag: self.tag, task: self.slot };
         Entered(CURRENT.with(|c| c.replace(cur)))
@@ -473,7 +396,7 @@ pub(crate) fn note(what: &'static str) -> Note {
 }
 
 /// Clears a [`note`] when dropped.
-pub(crate) struct Note(Option<&'static Slot>);
+pub(crate) struct Note(Option<SlotRef>);
 
 impl Drop for Note {
     fn drop(&mut self) {
@@ -559,27 +482,27 @@ impl fmt::Display for TaskInfo {
 }
 
 fn snapshot(keep: impl Fn(&Entry) -> bool) -> Vec<TaskInfo> {
-    let ratio = stamp_ratio();
     let now = stamp();
     let mut out = Vec::new();
-    let arenas = lock_list(&ARENAS).clone();
-    for arena in arenas {
-        let pages = lock_list(&arena.pages).clone();
-        for slot in pages.iter().flat_map(|p| p.iter()) {
-            let info = slot.with_live(|e| {
-                keep(e).then(|| TaskInfo {
-                    kind: e.kind,
-                    name: e.name.clone(),
-                    site: e.site,
-                    age: Duration::from_nanos((now.saturating_sub(e.since) as f64 * ratio) as u64),
-                    note: e.note,
-                    since: e.since,
-                    tag: e.tag,
-                })
+    scan(|e, since| {
+        if keep(e) {
+            // Not stamped yet (stuck in its first poll): alive since at
+            // least now.
+            let since = match since.compare_exchange(0, now, Relaxed, Relaxed) {
+                Ok(_) => now,
+                Err(t) => t,
+            };
+            out.push(TaskInfo {
+                kind: e.kind,
+                name: e.name.clone(),
+                site: e.site,
+                age: Duration::from_nanos(now.saturating_sub(since)),
+                note: e.note,
+                since,
+                tag: e.tag,
             });
-            out.extend(info.flatten());
         }
-    }
+    });
     out.sort_by_key(|t| t.since);
     out
 }

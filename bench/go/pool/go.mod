@@ -1,0 +1,3 @@
+module tether.bench/pool
+
+go 1.27

@@ -1,0 +1,3 @@
+module tether.bench/scale
+
+go 1.27
