@@ -318,6 +318,12 @@ impl Context {
 
     /// `Ok(())` while live, `Err(err)` once done: for `?` in loops.
     ///
+    /// # Errors
+    ///
+    /// [`Error::Canceled`] or [`Error::DeadlineExceeded`] (the same value as
+    /// [`err`](Context::err)) once the context is done; the cause, if one
+    /// was given, is in [`cause`](Context::cause).
+    ///
     /// ```
     /// # fn work(ctx: &tether::Context) -> Result<(), tether::ctx::Error> {
     /// for _step in 0..3 {

@@ -182,6 +182,15 @@ impl<E: Send + 'static> Group<E> {
     /// Waits until every task has ended, then returns the first error (Go's
     /// `Wait`). The context is cancelled when this returns.
     ///
+    /// # Errors
+    ///
+    /// The first error a task returned (the same value as the context's
+    /// cause with [`with_context`](Group::with_context)). `Ok(())` means
+    /// every task spawned returned `Ok`: a task spawned into a context that
+    /// is already done still starts and sees it done (see the [module
+    /// docs](super#tasks-spawned-after-cancellation)), so a refused spawn
+    /// never passes for success.
+    ///
     /// # Panics
     ///
     /// Resumes the first task panic (original payload), after all tasks
@@ -197,6 +206,14 @@ impl<E: Send + 'static> Group<E> {
     }
 
     /// [`wait`](Group::wait) for threads: parks until every task has ended.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Group::wait).
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Group::wait): resumes the first task panic.
     pub fn wait_blocking(mut self) -> Result<(), E> {
         self.core.wait_idle_blocking();
         self.finish()

@@ -530,6 +530,12 @@ pub const DEFAULT_GRACE: Duration = Duration::from_millis(1500);
 /// window count as leaked: tasks started meanwhile (by a test running in
 /// parallel) are not judged. See the [module docs](self).
 ///
+/// # Errors
+///
+/// A [`LeakError`] listing every task that stayed alive through the whole
+/// window (its `Display` is the report: kind, name, spawn site, age and,
+/// where tether knows it, what the task is blocked on).
+///
 /// ```
 /// tether::leak::verify_none().unwrap();
 /// ```
@@ -628,12 +634,22 @@ impl Tracker {
     }
 
     /// [`verify_none`] restricted to this tracker's tasks.
+    ///
+    /// # Errors
+    ///
+    /// A [`LeakError`] listing this tracker's tasks still alive after
+    /// [`DEFAULT_GRACE`].
     pub fn verify(&self) -> Result<(), LeakError> {
         self.verify_within(DEFAULT_GRACE)
     }
 
     /// [`verify`](Tracker::verify) with a retry window of `grace` (use a
     /// short one to check a deliberate leak without slowing the test).
+    ///
+    /// # Errors
+    ///
+    /// A [`LeakError`] listing this tracker's tasks still alive after
+    /// `grace`.
     pub fn verify_within(&self, grace: Duration) -> Result<(), LeakError> {
         let tag = self.tag;
         verify(|e| e.tag == tag, grace)

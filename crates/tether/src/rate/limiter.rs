@@ -437,6 +437,10 @@ impl Limiter {
 
     /// Waits for one token (Go's `Wait`): see [`wait_n`](Limiter::wait_n).
     ///
+    /// # Errors
+    ///
+    /// As [`wait_n`](Limiter::wait_n) with `n = 1`.
+    ///
     /// # Cancel safety
     ///
     /// Cancel-safe: dropping the future gives back the reserved token.
@@ -463,6 +467,16 @@ impl Limiter {
     /// assert_eq!(lim.wait_n(&ctx, 3).await, Err(WaitError::ExceedsBurst { n: 3, burst: 2 }));
     /// # });
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// - [`WaitError::ExceedsBurst`]: `n` is more than the burst (never with
+    ///   [`Limit::INF`]); nothing is reserved.
+    /// - [`WaitError::Context`]: `ctx` was done before the call or became
+    ///   done while waiting; the reserved tokens are given back.
+    /// - [`WaitError::WouldExceedDeadline`]: the tokens could not arrive
+    ///   before `ctx`'s deadline (or ever, with [`Limit::ZERO`]); decided at
+    ///   once, nothing is reserved.
     ///
     /// # Cancel safety
     ///
@@ -497,12 +511,20 @@ impl Limiter {
 
     /// Parks the calling thread until one token can be taken: the blocking
     /// twin of [`wait`](Limiter::wait). Needs no runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_n`](Limiter::wait_n) with `n = 1`.
     pub fn wait_blocking(&self, ctx: &Context) -> Result<(), WaitError> {
         self.wait_n_blocking(ctx, 1)
     }
 
     /// Parks the calling thread until `n` tokens can be taken: the blocking
     /// twin of [`wait_n`](Limiter::wait_n), with the same errors.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_n`](Limiter::wait_n).
     ///
     /// ```
     /// use tether::{Context, rate::{Limit, Limiter}};

@@ -155,6 +155,11 @@ impl<T> AtomicValue<T> {
     /// Comparing identity instead of contents makes the check O(1) for
     /// every `T` and immune to ABA on equal-looking values.
     ///
+    /// # Errors
+    ///
+    /// `Err(actual)` when the stored value is not `current` (another store
+    /// came first); nothing is stored and `new` is dropped.
+    ///
     /// ```
     /// let v = tether::sync::AtomicValue::new(1);
     /// let seen = v.load();
@@ -168,6 +173,11 @@ impl<T> AtomicValue<T> {
 
     /// [`compare_and_swap`](AtomicValue::compare_and_swap) with an existing
     /// `Arc` as the new value.
+    ///
+    /// # Errors
+    ///
+    /// As [`compare_and_swap`](AtomicValue::compare_and_swap); `new` is
+    /// dropped on failure.
     pub fn compare_and_swap_arc(&self, current: &Arc<T>, new: Arc<T>) -> Result<Arc<T>, Arc<T>> {
         let prev = arc_swap::Guard::into_inner(self.inner.compare_and_swap(current, new));
         if Arc::ptr_eq(&prev, current) { Ok(prev) } else { Err(prev) }
