@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 
 use super::arms::{RecvArm, SendArm};
 use super::polled::{AfterArm, DoneArm};
-use super::select::{Arm, Ended, SelectState, run_blocking};
+use super::select::{Arm, Ended, SELECTING, SelectState, run_blocking};
+use crate::leak::Blocked;
+
+/// `try_select` never waits: its note is never shown.
+const SELECT_UNKNOWN: Blocked = Blocked::new(SELECTING, None);
 use super::{Receiver, RecvError, SendError, Sender};
 use crate::ctx::Context;
 
@@ -213,7 +217,7 @@ impl<'a> Select<'a> {
     /// Completes one ready operation if there is one now; `None` otherwise
     /// (Go's `select` with `default`).
     pub fn try_select(&mut self) -> Option<Selected<'_, 'a>> {
-        match run_blocking(&mut self.arms, true, self.biased, None, &mut self.order) {
+        match run_blocking(&mut self.arms, true, self.biased, None, &mut self.order, SELECT_UNKNOWN) {
             Ended::Arm(i) => Some(self.selected(i)),
             _ => None,
         }
@@ -221,8 +225,10 @@ impl<'a> Select<'a> {
 
     /// Parks the thread until one operation completes. With no enabled
     /// arm it waits forever (Go's `select {}`).
+    #[track_caller]
     pub fn select_blocking(&mut self) -> Selected<'_, 'a> {
-        match run_blocking(&mut self.arms, false, self.biased, None, &mut self.order) {
+        let what = Blocked::new(SELECTING, Some(std::panic::Location::caller()));
+        match run_blocking(&mut self.arms, false, self.biased, None, &mut self.order, what) {
             Ended::Arm(i) => self.selected(i),
             _ => unreachable!("a select without default or deadline only ends in an arm"),
         }
@@ -230,9 +236,11 @@ impl<'a> Select<'a> {
 
     /// Like [`select_blocking`](Select::select_blocking), giving up after
     /// `timeout` (tether's clock).
+    #[track_caller]
     pub fn select_timeout_blocking(&mut self, timeout: Duration) -> Option<Selected<'_, 'a>> {
         let deadline = crate::clock::deadline_after(timeout);
-        match run_blocking(&mut self.arms, false, self.biased, Some(deadline), &mut self.order) {
+        let what = Blocked::new(SELECTING, Some(std::panic::Location::caller()));
+        match run_blocking(&mut self.arms, false, self.biased, Some(deadline), &mut self.order, what) {
             Ended::Arm(i) => Some(self.selected(i)),
             _ => None,
         }
@@ -259,8 +267,10 @@ impl<'a> Select<'a> {
     ///
     /// As [`select!`](crate::select): dropped before it completes, no
     /// operation happened and no value is lost.
+    #[track_caller]
     pub fn select(&mut self) -> SelectFuture<'_, 'a> {
-        SelectFuture { sel: Some(self), state: SelectState::default(), _pinned: PhantomPinned }
+        let what = Blocked::new(SELECTING, Some(std::panic::Location::caller()));
+        SelectFuture { sel: Some(self), state: SelectState::new(what), _pinned: PhantomPinned }
     }
 }
 

@@ -31,6 +31,7 @@ pub struct SendFuture<'a, T> {
 impl<T> Unpin for SendFuture<'_, T> {}
 
 impl<'a, T> SendFuture<'a, T> {
+    #[track_caller]
     pub(super) fn new(tx: &'a Sender<T>, v: T) -> Self {
         SendFuture { arm: SendArm::new(Some(&tx.chan), v) }
     }
@@ -72,6 +73,7 @@ pub struct RecvFuture<'a, T> {
 impl<T> Unpin for RecvFuture<'_, T> {}
 
 impl<'a, T> RecvFuture<'a, T> {
+    #[track_caller]
     pub(super) fn new(rx: &'a Receiver<T>) -> Self {
         RecvFuture { arm: RecvArm::new(Some(&rx.chan)) }
     }
@@ -157,6 +159,9 @@ impl<T> Stream for Receiver<T> {
     }
 }
 
+/// What [`ClosedFuture`] waits for, in leak reports.
+const CLOSING: crate::leak::Blocked = crate::leak::Blocked::new("waiting for a channel to close", None);
+
 /// The future of [`Sender::closed`].
 ///
 /// # Cancel safety
@@ -182,6 +187,7 @@ impl<T> Future for ClosedFuture<'_, T> {
         if let Some(node) = this.node {
             // SAFETY: the node is ours until we give it back.
             if unsafe { node.as_ref() }.own_token().poll(cx.waker()).is_none() {
+                crate::leak::pending(CLOSING);
                 return Poll::Pending;
             }
             this.node = None;
@@ -207,6 +213,7 @@ impl<T> Future for ClosedFuture<'_, T> {
             g.link_close(node);
             this.node = Some(node);
         }
+        crate::leak::pending(CLOSING);
         Poll::Pending
     }
 }

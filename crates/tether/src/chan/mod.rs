@@ -256,6 +256,7 @@ impl<T> Sender<T> {
     ///
     /// Dropping the future before it completes sends nothing and drops the
     /// value with the future; the send commits only inside `poll`.
+    #[track_caller]
     pub fn send(&self, v: T) -> SendFuture<'_, T> {
         SendFuture::new(self, v)
     }
@@ -280,6 +281,7 @@ impl<T> Sender<T> {
     ///
     /// Only if tether has a bug: a wait without a deadline ends only by
     /// sending or by a close.
+    #[track_caller]
     pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
         SendArm::new(Some(&self.chan), v)
             .send_blocking(None)
@@ -333,6 +335,7 @@ impl<T> Sender<T> {
     ///
     /// Only if tether has a bug: a send that timed out still holds its
     /// value.
+    #[track_caller]
     pub fn send_timeout_blocking(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
         let mut arm = SendArm::new(Some(&self.chan), v);
         match arm.send_blocking(Some(crate::clock::deadline_after(d))) {
@@ -436,6 +439,7 @@ impl<T> Receiver<T> {
     ///
     /// Dropping the future before it completes loses no value: if a sender
     /// had already handed it one, the value is put back into the channel.
+    #[track_caller]
     pub fn recv(&self) -> RecvFuture<'_, T> {
         RecvFuture::new(self)
     }
@@ -458,6 +462,7 @@ impl<T> Receiver<T> {
     ///
     /// Only if tether has a bug: a wait without a deadline ends only with
     /// a value or by a close.
+    #[track_caller]
     pub fn recv_blocking(&self) -> Result<T, RecvError> {
         RecvArm::new(Some(&self.chan))
             .recv_blocking(None)
@@ -499,6 +504,7 @@ impl<T> Receiver<T> {
     ///
     /// - `Closed` once the channel is closed and drained;
     /// - `Timeout` if no value arrived within `d`.
+    #[track_caller]
     pub fn recv_timeout_blocking(&self, d: Duration) -> Result<T, RecvTimeoutError> {
         match RecvArm::new(Some(&self.chan)).recv_blocking(Some(crate::clock::deadline_after(d))) {
             Some(r) => r.map_err(|RecvError::Closed| RecvTimeoutError::Closed),
@@ -526,6 +532,7 @@ impl<T> Receiver<T> {
     ///
     /// As for [`recv`](Receiver::recv): dropped before completion, it has
     /// taken nothing.
+    #[track_caller]
     pub fn recv_many<'a>(&'a self, buf: &'a mut Vec<T>, max: usize) -> RecvManyFuture<'a, T> {
         RecvManyFuture { recv: self.recv(), buf, max }
     }
@@ -544,6 +551,7 @@ impl<T> Receiver<T> {
     /// `Err(RecvError::Closed)` once the channel is closed and drained
     /// (`buf` is left as it was). Not with `max == 0`: that returns
     /// `Ok(0)` without looking at the channel.
+    #[track_caller]
     pub fn recv_many_blocking(&self, buf: &mut Vec<T>, max: usize) -> Result<usize, RecvError> {
         if max == 0 {
             return Ok(0);

@@ -7,6 +7,9 @@
 //! branches of a `select!` (or dropped by a timeout) never takes the value
 //! with it.
 
+/// What a reservation waits for, in leak reports.
+const RESERVING: crate::leak::Blocked = crate::leak::Blocked::new("waiting for room in a channel (reserve)", None);
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -103,7 +106,10 @@ impl<T> Reservation<T> {
             // SAFETY: the node is ours until we give it back.
             let token = unsafe { &*std::ptr::from_ref(node.as_ref().own_token()) };
             match token.poll(cx.waker()) {
-                None => return Poll::Pending,
+                None => {
+                    crate::leak::pending(RESERVING);
+                    return Poll::Pending;
+                }
                 Some(o) => {
                     debug_assert!(matches!(o, Outcome::Notified(_)), "a reservation is only ever notified");
                     self.registered = false;
@@ -149,6 +155,7 @@ impl<T> Reservation<T> {
                 }
             }
             self.registered = true;
+            crate::leak::pending(RESERVING);
             return Poll::Pending;
         }
     }

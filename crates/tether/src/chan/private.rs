@@ -224,8 +224,10 @@ pub fn unwrap<T>(v: Option<T>) -> T {
 }
 
 /// Runs a blocking select; `None` = `default`.
+#[track_caller]
 pub fn select_blocking(arms: &mut [&mut dyn Arm], has_default: bool, biased: bool) -> Option<usize> {
-    match run_blocking(arms, has_default, biased, None, &mut [0u32; MAX_ARMS]) {
+    let what = crate::leak::Blocked::new(super::select::SELECTING, Some(std::panic::Location::caller()));
+    match run_blocking(arms, has_default, biased, None, &mut [0u32; MAX_ARMS], what) {
         Ended::Arm(i) => Some(i),
         _ => None,
     }
@@ -242,8 +244,10 @@ pub struct MacroSelectFuture<'a, 'b> {
 }
 
 impl<'a, 'b> MacroSelectFuture<'a, 'b> {
+    #[track_caller]
     pub fn new(arms: &'a mut [&'b mut (dyn Arm + Send)], has_default: bool, biased: bool) -> Self {
-        MacroSelectFuture { arms, has_default, biased, sel: SelectState::default() }
+        let what = crate::leak::Blocked::new(super::select::SELECTING, Some(std::panic::Location::caller()));
+        MacroSelectFuture { arms, has_default, biased, sel: SelectState::new(what) }
     }
 }
 

@@ -10,7 +10,11 @@ use super::core::{Chan, Wakes};
 use super::error::{RecvError, TryRecvError};
 use super::select::{Arm, Completion, Reg, Registrar};
 use super::waiter::{Role, Waiter};
+use crate::leak::Blocked;
 use crate::waiter::{Outcome, Token};
+
+/// What a receive waits for, in leak reports.
+pub(crate) const RECEIVING: &str = "receiving from a channel";
 
 /// The parts of a receive that persist between polls (kept by the
 /// `Receiver`'s `Stream` implementation between `poll_next` calls).
@@ -40,15 +44,24 @@ pub struct RecvArm<'a, T> {
     chan: Option<&'a Chan<T>>,
     pub(crate) st: RecvState<T>,
     result: Option<Result<T, RecvError>>,
+    /// Who called the operation (for leak reports).
+    site: Option<&'static std::panic::Location<'static>>,
 }
 
 impl<'a, T> RecvArm<'a, T> {
+    #[track_caller]
     pub(crate) fn new(chan: Option<&'a Chan<T>>) -> Self {
-        RecvArm { chan, st: RecvState::default(), result: None }
+        RecvArm { chan, st: RecvState::default(), result: None, site: Some(std::panic::Location::caller()) }
     }
 
+    /// A receive resumed from `st` (the `Stream`: no call site to show).
     pub(crate) fn with_state(chan: &'a Chan<T>, st: RecvState<T>) -> Self {
-        RecvArm { chan: Some(chan), st, result: None }
+        RecvArm { chan: Some(chan), st, result: None, site: None }
+    }
+
+    /// This receive, as leak reports show a task blocked on it.
+    fn blocked(&self) -> Blocked {
+        Blocked::new(RECEIVING, self.site)
     }
 
     pub(crate) fn chan(&self) -> Option<&'a Chan<T>> {
@@ -221,7 +234,10 @@ impl<'a, T> RecvArm<'a, T> {
     pub(crate) fn poll_recv(&mut self, cx: &mut TaskCx<'_>) -> Poll<Result<T, RecvError>> {
         if self.st.registered {
             match self.own_token().poll(cx.waker()) {
-                None => return Poll::Pending,
+                None => {
+                    crate::leak::pending(self.blocked());
+                    return Poll::Pending;
+                }
                 Some(o) => {
                     if self.collect_outcome(o) {
                         self.release();
@@ -236,7 +252,10 @@ impl<'a, T> RecvArm<'a, T> {
                 self.release();
                 Poll::Ready(self.take())
             }
-            _ => Poll::Pending,
+            _ => {
+                crate::leak::pending(self.blocked());
+                Poll::Pending
+            }
         }
     }
 
@@ -251,6 +270,7 @@ impl<'a, T> RecvArm<'a, T> {
         // Spin on the hint; whatever it says, `start` tries once more (under
         // the lock, or lock-free first on a buffered channel) before linking.
         spin_on(|| chan.recv_maybe_ready());
+        let _note = crate::leak::note_at(self.blocked());
         let mut front = false;
         loop {
             if let Reg::Fired = self.start(None, 0, Owner::Thread, true, true, front) {

@@ -18,6 +18,7 @@
 //!    "retry that arm": if a racing peer got there first, the select
 //!    starts over.
 
+use crate::leak::Blocked;
 use std::marker::PhantomPinned;
 use std::ops::DerefMut;
 use std::task::{Context as TaskCx, Poll, Waker};
@@ -328,14 +329,17 @@ pub(crate) enum Ended {
 }
 
 /// Runs a select on the current thread (parks it). `deadline`: give up
-/// then (for the `*_timeout_blocking` operations).
+/// then (for the `*_timeout_blocking` operations). `what`: how leak
+/// reports show the thread while it waits.
 pub(crate) fn run_blocking<A: Arm + ?Sized>(
     arms: &mut [impl DerefMut<Target = A>],
     has_default: bool,
     biased: bool,
     deadline: Option<Instant>,
     buf: &mut impl OrderBuf,
+    what: Blocked,
 ) -> Ended {
+    let mut note = None;
     let token = Token::new();
     let wake_at = arms.iter().filter(|a| a.enabled()).filter_map(|a| a.deadline()).chain(deadline).min();
     loop {
@@ -360,6 +364,9 @@ pub(crate) fn run_blocking<A: Arm + ?Sized>(
                     return Ended::Arm(i);
                 }
             }
+        }
+        if note.is_none() {
+            note = Some(crate::leak::note_at(what));
         }
         token.arm_thread();
         let o = match register_all(arms, &token, true, true, None, buf) {
@@ -407,16 +414,20 @@ const SPIN_BEFORE_REGISTERING: u32 = 7;
 pub struct SelectState {
     token: Token,
     registered: bool,
+    /// What a task waiting in this select is blocked on (leak reports).
+    what: Blocked,
     _pinned: PhantomPinned,
 }
 
-impl Default for SelectState {
-    fn default() -> Self {
-        SelectState { token: Token::new(), registered: false, _pinned: PhantomPinned }
-    }
-}
+/// What a select waits for, in leak reports.
+pub(crate) const SELECTING: &str = "in a select";
 
 impl SelectState {
+    /// A select that leak reports show as `what`.
+    pub(crate) fn new(what: Blocked) -> Self {
+        SelectState { token: Token::new(), registered: false, what, _pinned: PhantomPinned }
+    }
+
     /// Polls the select. `Ready(None)` means `default`.
     ///
     /// The caller must not move `self` between a `Pending` return and the
@@ -445,6 +456,7 @@ impl SelectState {
                         for a in arms.iter_mut().filter(|a| a.enabled()) {
                             a.rewake(cx.waker());
                         }
+                        crate::leak::pending(self.what);
                         return Poll::Pending;
                     }
                     match self.token.abort_or_outcome() {
@@ -494,6 +506,7 @@ impl SelectState {
             let o = match register_all(arms, &self.token, false, true, Some(cx.waker()), buf) {
                 None => {
                     self.registered = true;
+                    crate::leak::pending(self.what);
                     return Poll::Pending;
                 }
                 Some((i, Reg::Fired)) => {

@@ -10,7 +10,11 @@ use super::core::{Chan, Wakes};
 use super::error::{SendError, TrySendError};
 use super::select::{Arm, Completion, Reg, Registrar};
 use super::waiter::{Role, Waiter};
+use crate::leak::Blocked;
 use crate::waiter::{Outcome, Token};
+
+/// What a send waits for, in leak reports.
+pub(crate) const SENDING: &str = "sending on a channel";
 
 /// A send, alone or as a select arm.
 #[doc(hidden)]
@@ -25,6 +29,8 @@ pub struct SendArm<'a, T> {
     /// Buffer room is reserved for this send (a grant).
     granted: bool,
     result: Option<Result<(), SendError<T>>>,
+    /// Who called the operation (for leak reports).
+    site: &'static std::panic::Location<'static>,
 }
 
 // SAFETY: as for `RecvState`: the node is ours, and the value moves with
@@ -32,8 +38,10 @@ pub struct SendArm<'a, T> {
 unsafe impl<T: Send> Send for SendArm<'_, T> {}
 
 impl<'a, T> SendArm<'a, T> {
+    #[track_caller]
     pub(crate) fn new(chan: Option<&'a Chan<T>>, value: T) -> Self {
         SendArm {
+            site: std::panic::Location::caller(),
             chan,
             value: Some(value),
             node: None,
@@ -253,7 +261,10 @@ impl<'a, T> SendArm<'a, T> {
     pub(crate) fn poll_send(&mut self, cx: &mut TaskCx<'_>) -> Poll<Result<(), SendError<T>>> {
         if self.registered {
             match self.own_token().poll(cx.waker()) {
-                None => return Poll::Pending,
+                None => {
+                    crate::leak::pending(self.blocked());
+                    return Poll::Pending;
+                }
                 Some(o) => {
                     if self.collect_outcome(o) {
                         self.release();
@@ -268,8 +279,16 @@ impl<'a, T> SendArm<'a, T> {
                 self.release();
                 Poll::Ready(self.take())
             }
-            _ => Poll::Pending,
+            _ => {
+                crate::leak::pending(self.blocked());
+                Poll::Pending
+            }
         }
+    }
+
+    /// This send, as leak reports show a task blocked on it.
+    fn blocked(&self) -> Blocked {
+        Blocked::new(SENDING, Some(self.site))
     }
 
     /// A single blocking send; `None` if `deadline` passed first (the
@@ -300,6 +319,7 @@ impl<'a, T> SendArm<'a, T> {
             }
         };
         self.value = Some(v);
+        let _note = crate::leak::note_at(self.blocked());
         let mut front = false;
         loop {
             if let Reg::Fired = self.start(None, 0, Owner::Thread, true, front) {

@@ -119,11 +119,13 @@ impl<T> Receiver<T> {
     /// # Cancel safety
     ///
     /// As [`recv`](Receiver::recv).
+    #[track_caller]
     pub fn recv_timeout(&self, d: Duration) -> RecvTimeoutFuture<'_, T> {
+        let at = Some(std::panic::Location::caller());
         RecvTimeoutFuture {
             recv: RecvArm::new(Some(&self.chan)),
             after: AfterArm::new(Some(crate::clock::deadline_after(d))),
-            sel: SelectState::default(),
+            sel: SelectState::new(crate::leak::Blocked::new(super::recv::RECEIVING, at)),
         }
     }
 }
@@ -144,11 +146,13 @@ impl<T> Sender<T> {
     /// # Cancel safety
     ///
     /// As [`send`](Sender::send).
+    #[track_caller]
     pub fn send_timeout(&self, v: T, d: Duration) -> SendTimeoutFuture<'_, T> {
+        let at = Some(std::panic::Location::caller());
         SendTimeoutFuture {
             send: SendArm::new(Some(&self.chan), v),
             after: AfterArm::new(Some(crate::clock::deadline_after(d))),
-            sel: SelectState::default(),
+            sel: SelectState::new(crate::leak::Blocked::new(super::send::SENDING, at)),
         }
     }
 }

@@ -290,6 +290,7 @@ impl Context {
     }
 
     fn wait_inner(&self, until: Option<Instant>) -> bool {
+        let _note = crate::leak::note_at(WAITING_DONE);
         let Some(scope) = self.scope() else {
             // Never done: just sleep out the timeout (or forever).
             waiter::block_until(|| false, until);
@@ -417,6 +418,9 @@ impl std::fmt::Debug for CancelHandle {
     }
 }
 
+/// What [`Done`] and the context's blocking waits wait for, in leak reports.
+const WAITING_DONE: crate::leak::Blocked = crate::leak::Blocked::new("waiting for a context to be done", None);
+
 /// Future returned by [`Context::done`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Done<'a> {
@@ -428,12 +432,20 @@ impl Future for Done<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskCx<'_>) -> Poll<()> {
-        let Some(scope) = self.ctx.scope() else { return Poll::Pending };
+        let Some(scope) = self.ctx.scope() else {
+            crate::leak::pending(WAITING_DONE);
+            return Poll::Pending;
+        };
         if scope.is_done() {
             return Poll::Ready(());
         }
         let this = &mut *self;
-        if scope.register_task(&mut this.key, cx.waker()) { Poll::Pending } else { Poll::Ready(()) }
+        if scope.register_task(&mut this.key, cx.waker()) {
+            crate::leak::pending(WAITING_DONE);
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     }
 }
 

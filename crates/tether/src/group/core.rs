@@ -231,6 +231,7 @@ impl<E> Core<E> {
             }
             l.idle.register(Wake::current_thread());
         }
+        let _note = crate::leak::note("waiting for its group's tasks");
         crate::waiter::block_until(|| self.pending.load(Acquire) == 0, None);
     }
 

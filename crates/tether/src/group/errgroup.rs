@@ -493,6 +493,7 @@ where
                 }
             }
         }
+        crate::leak::pending(crate::leak::Blocked::new("waiting for a free slot of its group", None));
         Poll::Pending
     }
 }
@@ -527,6 +528,7 @@ impl<E> Future for WaitIdle<'_, E> {
             this.key = None;
             Poll::Ready(())
         } else {
+            crate::leak::pending(crate::leak::Blocked::new("waiting for its group's tasks", None));
             Poll::Pending
         }
     }

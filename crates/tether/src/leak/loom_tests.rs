@@ -64,13 +64,13 @@ fn loom_note_races_removal_of_another_entry() {
         let a = own.insert(entry(1), 1);
         let b = own.insert(entry(2), 1);
         let noter = thread::spawn(move || {
-            a.with_live(|e| e.note = Some("waiting"));
+            a.with_live(|e| e.note = Some(super::Blocked::new("waiting", None)));
             a
         });
         let remover = thread::spawn(move || Arena::remove_foreign(b));
         let a = noter.join().unwrap();
         remover.join().unwrap();
-        assert_eq!(a.with_live(|e| e.note), Some(Some("waiting")));
+        assert!(a.with_live(|e| e.note) == Some(Some(super::Blocked::new("waiting", None))));
         own.remove(a);
         assert_eq!(arena.used(), 0);
         // SAFETY: as above.

@@ -33,9 +33,37 @@
 //! blocked on:
 //!
 //! ```text
-//! 1 leaked task (alive after 1.5s of retries):
+//! 2 leaked tasks (alive after 1.5s of retries):
 //!   - group task "poller" spawned at src/poller.rs:42:9, alive for 3.2s, waiting on a WaitGroup
+//!   - group task spawned at src/feed.rs:17:5, alive for 3.1s, receiving from a channel at src/feed.rs:19:30
 //! ```
+//!
+//! # What a leaked task is blocked on
+//!
+//! Where goleak prints a stack, tether names the wait
+//! ([`TaskInfo::blocked_on`]) and, for channel operations and selects, the
+//! line that started it ([`TaskInfo::blocked_at`]): every wait in tether's
+//! own primitives says what it is, async or blocking — channel receive,
+//! send, `reserve` and `closed`, `select!`/`select_blocking!` and
+//! [`Select`](crate::chan::Select), a context's `done`/`wait_blocking`,
+//! [`Cond`](crate::sync::Cond), [`Mutex`](crate::sync::Mutex),
+//! [`Semaphore`](crate::sync::Semaphore),
+//! [`WaitGroup`](crate::sync::WaitGroup), sleeps and tickers, rate limiter
+//! waits, a group's `wait` and a spawn waiting for a slot. An async task's
+//! note is made when its poll returns `Pending` and cleared when a later
+//! poll ends without one (waiting on something tether does not know, such
+//! as a tokio timer or a socket, shows no note). Only waits that park pay
+//! for it: a note is one uncontended lock of the task's own registry slot.
+//!
+//! # What is outside the check
+//!
+//! Only tasks tether starts are registered. A task started with plain
+//! `tokio::spawn`, `std::thread::spawn` or another crate's executor is
+//! invisible to [`verify_none`] and [`Tracker`] — even if it uses tether's
+//! channels and contexts — so a leak there goes unreported. Start tasks
+//! through a [`Group`](crate::group::Group), [`scope`](crate::group::scope),
+//! [`WaitGroup::go`](crate::sync::WaitGroup::go) or a [`pool`](crate::pool)
+//! to have them checked (they also cannot outlive their owner).
 //!
 //! # Parallel tests
 //!
@@ -95,7 +123,23 @@ struct Entry {
     /// spawned before it started.
     epoch: u64,
     tag: u32,
-    note: Option<&'static str>,
+    note: Option<Blocked>,
+}
+
+/// What a task is blocked on, as leak reports show it: the operation (a
+/// phrase such as `"receiving from a channel"`) and, where tether knows it,
+/// the line that started it (public blocking operations and the
+/// constructors of their futures are `#[track_caller]`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Blocked {
+    pub(crate) what: &'static str,
+    pub(crate) at: Option<&'static Location<'static>>,
+}
+
+impl Blocked {
+    pub(crate) const fn new(what: &'static str, at: Option<&'static Location<'static>>) -> Blocked {
+        Blocked { what, at }
+    }
 }
 
 /// Bumped by every `verify`; read (not written) by every spawn, so the
@@ -163,7 +207,10 @@ impl Drop for Local {
 thread_local! {
     #[cfg(not(loom))]
     static LOCAL: std::cell::RefCell<Option<Local>> = const { std::cell::RefCell::new(None) };
-    static CURRENT: Cell<Current> = const { Cell::new(Current { tag: 0, task: None }) };
+    static CURRENT: Cell<Current> = const { Cell::new(Current { tag: 0, task: None, noted: false }) };
+    /// Whether the task entry that ended last on this thread noted, while
+    /// entered, what it is now waiting for (see [`pending`]).
+    static EXITED_NOTED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Used when a thread registers during its own teardown (its `LOCAL` is
@@ -232,6 +279,8 @@ fn scan(_f: impl FnMut(&Entry, &crate::sync_impl::AtomicU64)) {}
 pub(crate) struct Current {
     pub(crate) tag: u32,
     task: Option<SlotRef>,
+    /// A [`pending`] note was made while this entry was current.
+    noted: bool,
 }
 
 /// A task's entry in the registry; dropping it deregisters the task.
@@ -253,6 +302,8 @@ pub(crate) struct Registration {
     stamped: bool,
     tag: u32,
     pending: Option<Pending>,
+    /// The entry holds a note made by [`pending`] in an earlier poll.
+    noted: bool,
 }
 
 struct Pending {
@@ -282,10 +333,10 @@ impl Registration {
     pub(crate) fn lazy(kind: &'static str, name: Name, site: &'static Location<'static>) -> Registration {
         let tag = current().tag;
         if !ENABLED.load(Relaxed) {
-            return Registration { slot: None, stamped: true, tag, pending: None };
+            return Registration { slot: None, stamped: true, tag, pending: None, noted: false };
         }
         let pending = Pending { kind, name, site, epoch: EPOCH.load(Relaxed) };
-        let mut r = Registration { slot: None, stamped: true, tag, pending: Some(pending) };
+        let mut r = Registration { slot: None, stamped: true, tag, pending: Some(pending), noted: false };
         if tag != 0 {
             r.register_now(true);
         }
@@ -306,10 +357,19 @@ impl Registration {
         self.slot = insert(entry, since);
     }
 
-    /// After a poll of the task: once it has outlived its first poll, its
-    /// entry gets its time (see `register_now`).
+    /// After a poll of the task (its [`Entered`] dropped): once it has
+    /// outlived its first poll, its entry gets its time (see
+    /// `register_now`); a note of what an earlier poll waited for is
+    /// cleared unless this poll noted again (see [`pending`]).
     #[inline]
     pub(crate) fn polled(&mut self, done: bool) {
+        let noted = EXITED_NOTED.with(|n| n.replace(false));
+        if noted != self.noted {
+            self.noted = noted;
+            if let (false, false, Some(slot)) = (noted, done, self.slot) {
+                slot.with_live(|e| e.note = None);
+            }
+        }
         if !self.stamped {
             self.stamped = true;
             if let (false, Some(slot)) = (done, self.slot) {
@@ -334,7 +394,7 @@ impl Registration {
         if self.slot.is_none() && self.pending.is_some() {
             self.register_now(false);
         }
-        let cur = Current { tag: self.tag, task: self.slot };
+        let cur = Current { tag: self.tag, task: self.slot, noted: false };
         Entered(CURRENT.with(|c| c.replace(cur)))
     }
 }
@@ -375,7 +435,8 @@ pub(crate) struct Entered(Current);
 impl Drop for Entered {
     #[inline]
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.0));
+        let noted = CURRENT.with(|c| c.replace(self.0).noted);
+        EXITED_NOTED.with(|n| n.set(noted));
     }
 }
 
@@ -385,14 +446,37 @@ pub(crate) fn current() -> Current {
 }
 
 /// Records what the current tether task is blocked on (shown in leak
-/// reports) until the returned guard drops. Free when the current thread
-/// is not a tether task. Call it only on slow paths (about to park).
+/// reports) until the returned guard drops: for a thread about to park.
+/// Free when the current thread is not a tether task. Call it only on slow
+/// paths (about to wait).
 pub(crate) fn note(what: &'static str) -> Note {
+    note_at(Blocked::new(what, None))
+}
+
+/// [`note`] with the operation's call site.
+pub(crate) fn note_at(b: Blocked) -> Note {
     let task = current().task;
     if let Some(slot) = task {
-        slot.with_live(|e| e.note = Some(what));
+        slot.with_live(|e| e.note = Some(b));
     }
     Note(task)
+}
+
+/// Records what the current tether task's poll is about to return
+/// `Pending` for: the note stays until the task's next poll ends without
+/// noting again (async operations call this on their `Pending` path; the
+/// task wrapper clears stale notes in [`Registration::polled`]). Free when
+/// the current thread is not polling a tether task.
+#[cold]
+pub(crate) fn pending(b: Blocked) {
+    CURRENT.with(|c| {
+        let mut cur = c.get();
+        if let Some(slot) = cur.task {
+            slot.with_live(|e| e.note = Some(b));
+            cur.noted = true;
+            c.set(cur);
+        }
+    });
 }
 
 /// Clears a [`note`] when dropped.
@@ -413,7 +497,7 @@ pub struct TaskInfo {
     name: Name,
     site: &'static Location<'static>,
     age: Duration,
-    note: Option<&'static str>,
+    note: Option<Blocked>,
     since: u64,
     tag: u32,
 }
@@ -442,9 +526,41 @@ impl TaskInfo {
     }
 
     /// What the task was blocked on when the snapshot was taken, where
-    /// tether knows it (for example `"waiting on a WaitGroup"`).
+    /// tether knows it: a phrase such as `"receiving from a channel"`,
+    /// `"in a select"`, `"waiting for a context to be done"` or `"waiting on
+    /// a WaitGroup"` (goleak shows a stack; this is its one useful line).
+    /// Known for waits in tether's own primitives (channels, select,
+    /// contexts, `sync`, timers, the rate limiter, groups); a task waiting
+    /// on something else (a tokio timer, a socket) shows `None`.
     pub fn blocked_on(&self) -> Option<&'static str> {
-        self.note
+        self.note.map(|b| b.what)
+    }
+
+    /// Where the operation the task is blocked on was called, when tether
+    /// knows it (see [`blocked_on`](TaskInfo::blocked_on)).
+    ///
+    /// ```
+    /// # let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// let (tx, rx) = tether::chan::bounded::<u8>(0);
+    /// let tracker = tether::leak::Tracker::new();
+    /// let g = tether::group::Group::<()>::new();
+    /// let line = line!() + 1;
+    /// tracker.in_scope(|| g.try_spawn(async move { let _ = rx.recv().await; Ok(()) }));
+    /// let task = loop {
+    ///     match tracker.live_tasks().pop() {
+    ///         Some(t) if t.blocked_on().is_some() => break t,
+    ///         _ => tokio::task::yield_now().await,
+    ///     }
+    /// };
+    /// assert_eq!(task.blocked_on(), Some("receiving from a channel"));
+    /// assert_eq!(task.blocked_at().map(|l| l.line()), Some(line));
+    /// drop(tx);
+    /// g.wait().await.unwrap();
+    /// # });
+    /// ```
+    pub fn blocked_at(&self) -> Option<&'static Location<'static>> {
+        self.note.and_then(|b| b.at)
     }
 }
 
@@ -455,7 +571,8 @@ impl fmt::Debug for TaskInfo {
             .field("name", &self.name)
             .field("spawned_at", &format_args!("{}", self.site))
             .field("age", &self.age)
-            .field("blocked_on", &self.note)
+            .field("blocked_on", &self.note.map(|b| b.what))
+            .field("blocked_at", &self.note.and_then(|b| b.at).map(|l| format!("{l}")))
             .finish()
     }
 }
@@ -474,8 +591,11 @@ impl fmt::Display for TaskInfo {
             self.site.column(),
             self.age
         )?;
-        if let Some(n) = self.note {
-            write!(f, ", {n}")?;
+        if let Some(b) = self.note {
+            write!(f, ", {}", b.what)?;
+            if let Some(at) = b.at {
+                write!(f, " at {}:{}:{}", at.file(), at.line(), at.column())?;
+            }
         }
         Ok(())
     }
@@ -612,7 +732,7 @@ impl Tracker {
     /// Tags tether spawns on this thread with this tracker until the guard
     /// drops (the previous tracker, if any, is restored).
     pub fn enter(&self) -> TrackerGuard {
-        let cur = Current { tag: self.tag, task: None };
+        let cur = Current { tag: self.tag, task: None, noted: false };
         TrackerGuard { _entered: Entered(CURRENT.with(|c| c.replace(cur))), _not_send: std::marker::PhantomData }
     }
 
@@ -687,7 +807,7 @@ impl<F: std::future::Future> std::future::Future for Tracked<F> {
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
         // SAFETY: `fut` is structurally pinned: never moved out of `self`.
         let this = unsafe { self.get_unchecked_mut() };
-        let _g = Entered(CURRENT.with(|c| c.replace(Current { tag: this.tag, task: None })));
+        let _g = Entered(CURRENT.with(|c| c.replace(Current { tag: this.tag, task: None, noted: false })));
         // SAFETY: see above.
         unsafe { std::pin::Pin::new_unchecked(&mut this.fut) }.poll(cx)
     }

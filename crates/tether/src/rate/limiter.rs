@@ -27,6 +27,9 @@
 //! unused. The setters re-express the word under the new limit; while they
 //! do, the word holds `LOCKED` and `allow` spins (setters are rare).
 
+/// What a limiter wait waits for, in leak reports.
+const WAITING_RATE: &str = "waiting on a rate limiter";
+
 use std::time::{Duration, Instant};
 
 use super::error::WaitError;
@@ -497,6 +500,7 @@ impl Limiter {
             if done.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(false);
             }
+            crate::leak::pending(crate::leak::Blocked::new(WAITING_RATE, None));
             Poll::Pending
         })
         .await;
@@ -538,6 +542,7 @@ impl Limiter {
         let Some(r) = self.begin_wait(ctx, n)? else { return Ok(()) };
         let act = self.instant(r.act);
         let registration = ctx.scope().and_then(|s| s.register(Wake::current_thread()).map(|key| (s, key)));
+        let _note = crate::leak::note(WAITING_RATE);
         let result = loop {
             if clock::reached(act) {
                 break Ok(());

@@ -11,6 +11,9 @@
 //! so a waiter that gives up after a `notify_one` passes it on, and one
 //! woken by a broadcast does not.
 
+/// What a `Cond` wait waits for, in leak reports.
+const WAITING_COND: crate::leak::Blocked = crate::leak::Blocked::new("waiting on a Cond", None);
+
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
@@ -464,6 +467,7 @@ impl Cond {
             }
             let cancelled = done.as_mut().is_some_and(|d| Pin::new(d).poll(cx).is_ready());
             if !cancelled {
+                crate::leak::pending(WAITING_COND);
                 return Poll::Pending;
             }
             if w.as_mut().cancel() {
@@ -557,6 +561,7 @@ impl<'c> CondWaiter<'c> {
         if *phase != Phase::Linked {
             return matches!(phase, Phase::Notified { .. });
         }
+        let _note = crate::leak::note_at(WAITING_COND);
         match node.token().wait_blocking(deadline, ready) {
             Waited::Outcome(o) => {
                 Self::notified(phase, o);

@@ -13,6 +13,9 @@
 //! woken locker competes for the lock again (at the front of the queue if
 //! it loses).
 
+/// What a lock waits for, in leak reports.
+const LOCKING: crate::leak::Blocked = crate::leak::Blocked::new("locking a Mutex", None);
+
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
@@ -300,12 +303,18 @@ impl<'a> LockWaiter<'a> {
         if self.queued {
             let (_, node, queued) = self.as_mut().project();
             if node.token().poll(cx.waker()).is_none() {
+                crate::leak::pending(LOCKING);
                 return Poll::Pending;
             }
             *queued = false;
             woken = true;
         }
-        if self.acquire_or_queue(Owner::Task(cx.waker()), woken) { Poll::Ready(()) } else { Poll::Pending }
+        if self.acquire_or_queue(Owner::Task(cx.waker()), woken) {
+            Poll::Ready(())
+        } else {
+            crate::leak::pending(LOCKING);
+            Poll::Pending
+        }
     }
 
     /// The blocked thread: returns with the lock taken.
@@ -313,6 +322,7 @@ impl<'a> LockWaiter<'a> {
         let mut woken = false;
         while !self.as_mut().acquire_or_queue(Owner::Thread, woken) {
             let (_, node, queued) = self.as_mut().project();
+            let _note = crate::leak::note_at(LOCKING);
             let waited = node.token().wait_blocking(None, || false);
             debug_assert!(matches!(waited, Waited::Outcome(_)), "an untimed lock wait ends with an unlock");
             *queued = false;

@@ -18,6 +18,9 @@
 //! tokio's semaphore was not wrapped: it needs a runtime to block a thread
 //! and knows nothing of contexts.
 
+/// What an acquire waits for, in leak reports.
+const ACQUIRING: crate::leak::Blocked = crate::leak::Blocked::new("acquiring a Semaphore", None);
+
 use std::fmt;
 use std::future::Future;
 use std::pin::{Pin, pin};
@@ -496,6 +499,7 @@ impl<'s> SemWaiter<'s> {
     /// The blocked thread waits for a grant (true) or for `ready()`.
     pub(super) fn block(self: Pin<&mut Self>, ready: impl FnMut() -> bool) -> bool {
         let (_, _, node, phase) = self.project();
+        let _note = crate::leak::note_at(ACQUIRING);
         if *phase == Phase::Queued && matches!(node.token().wait_blocking(None, ready), Waited::Outcome(_)) {
             *phase = Phase::Granted;
         }
@@ -610,6 +614,7 @@ impl<'s> Future for Acquire<'s, '_> {
             State::Finished => panic!("semaphore: `Acquire` polled after completion"),
         }
         if Pin::new(done).poll(cx).is_pending() {
+            crate::leak::pending(ACQUIRING);
             return Poll::Pending;
         }
         waiter.abandon();

@@ -14,6 +14,9 @@
 //!   returned"). A released waiter decrements it without the lock: it
 //!   returns without touching the lock again.
 
+/// What a `WaitGroup` wait waits for, in leak reports.
+const WAITING_WG: &str = "waiting on a WaitGroup";
+
 use std::future::Future;
 use std::panic::Location;
 use std::pin::{Pin, pin};
@@ -184,7 +187,7 @@ impl WaitGroup {
         if w.as_mut().join(Owner::Thread) {
             return;
         }
-        let _note = crate::leak::note("waiting on a WaitGroup");
+        let _note = crate::leak::note(WAITING_WG);
         w.block();
     }
 
@@ -281,10 +284,13 @@ impl Future for Wait<'_> {
         // SAFETY: structural pinning of the only field: never moved out,
         // dropped in place (its `Drop` unlinks the node).
         let mut w = unsafe { self.map_unchecked_mut(|s| &mut s.waiter) };
-        if w.linked {
-            return if w.as_mut().poll_released(cx) { Poll::Ready(()) } else { Poll::Pending };
+        let ready = if w.linked { w.as_mut().poll_released(cx) } else { w.as_mut().join(Owner::Task(cx.waker())) };
+        if ready {
+            Poll::Ready(())
+        } else {
+            crate::leak::pending(crate::leak::Blocked::new(WAITING_WG, None));
+            Poll::Pending
         }
-        if w.as_mut().join(Owner::Task(cx.waker())) { Poll::Ready(()) } else { Poll::Pending }
     }
 }
 

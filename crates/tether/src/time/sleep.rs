@@ -1,5 +1,8 @@
 //! [`sleep`], [`sleep_until`] and their blocking twins, on tether's clock.
 
+/// What a sleep waits for, in leak reports.
+const SLEEPING: crate::leak::Blocked = crate::leak::Blocked::new("sleeping", None);
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll, Waker};
@@ -51,6 +54,7 @@ pub fn sleep_blocking(d: Duration) {
 
 /// Parks the calling thread until the clock reaches `at`.
 pub fn sleep_until_blocking(at: Instant) {
+    let _note = (!clock::reached(at)).then(|| crate::leak::note("sleeping"));
     while !clock::reached(at) {
         clock::park_until(at);
     }
@@ -187,6 +191,7 @@ impl Future for Sleep {
                         Some(old) if old.will_wake(cx.waker()) => {}
                         slot => *slot = Some(cx.waker().clone()),
                     }
+                    crate::leak::pending(SLEEPING);
                     return Poll::Pending;
                 }
                 State::Woke => clock::virt::task_wake_finished(),
@@ -221,6 +226,7 @@ impl Future for Sleep {
             w.wake();
         });
         this.armed = Some(Armed { id, shared });
+        crate::leak::pending(SLEEPING);
         Poll::Pending
     }
 }

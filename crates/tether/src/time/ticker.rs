@@ -228,7 +228,10 @@ impl Ticker {
         };
         match Pin::new(sleep).poll(cx) {
             Poll::Ready(()) => Poll::Ready(self.take(clock::now())),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                crate::leak::pending(crate::leak::Blocked::new("waiting for a tick", None));
+                Poll::Pending
+            }
         }
     }
 
