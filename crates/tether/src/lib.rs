@@ -50,6 +50,7 @@ pub(crate) mod slab;
 pub(crate) mod spin;
 pub(crate) mod sync_impl;
 pub(crate) mod task;
+pub(crate) mod trace;
 pub(crate) mod waiter;
 
 pub mod chan;
