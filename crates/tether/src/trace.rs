@@ -32,6 +32,14 @@ pub(crate) struct Entered<'a> {
     _span: std::marker::PhantomData<&'a TaskSpan>,
 }
 
+/// Without the feature: nothing to exit (the impl lets call sites end the
+/// guard with an explicit `drop`, in order, in both configurations).
+#[cfg(not(feature = "tracing"))]
+impl Drop for Entered<'_> {
+    #[inline]
+    fn drop(&mut self) {}
+}
+
 impl TaskSpan {
     /// The span of a task of `kind` named `name`, spawned at `site`; a
     /// child of the current span.
@@ -120,7 +128,7 @@ impl FirstError {
         }
         #[cfg(not(feature = "tracing"))]
         {
-            let _ = message;
+            let _ = (message, std::any::type_name::<E>);
             FirstError {}
         }
     }
