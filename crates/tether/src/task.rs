@@ -8,6 +8,10 @@
 //! thread-parking executor, so every API also works in plain-thread
 //! programs. Blocking closures go to tokio's blocking pool when a runtime is
 //! present, else to a new thread.
+//!
+//! Each task also runs in its `tracing` span (feature `tracing`, see the
+//! `trace` module), created here at spawn — or by the caller, with the
+//! task's name, through the `*_in` variants.
 
 use std::future::Future;
 use std::panic::Location;
@@ -15,6 +19,7 @@ use std::pin::Pin;
 use std::task::{Context as TaskCx, Poll};
 
 pub(crate) use crate::leak::{Name, Registration};
+pub(crate) use crate::trace::TaskSpan;
 
 /// Runs `f` on tether's small pool of callback threads, registered as a
 /// task of kind `what` from now until `f` returns (queued time included).
@@ -28,16 +33,20 @@ pub(crate) fn spawn_pooled(
     f: impl FnOnce() + Send + 'static,
 ) {
     let reg = Registration::new(what, None, spawned_at);
+    let span = TaskSpan::new(what, None, spawned_at);
     #[cfg(not(loom))]
     callback_pool::submit(Box::new(move || {
+        let in_span = span.enter();
         let mut reg = reg;
         let entered = reg.enter();
         f();
         drop(entered);
         drop(reg);
+        drop(in_span);
     }));
     #[cfg(loom)]
     {
+        drop(span);
         drop(reg);
         drop(f);
     }
@@ -129,14 +138,20 @@ mod callback_pool {
     }
 }
 
-/// Starts `f` on a new OS thread with `reg` entered; `f` owns `reg` and
-/// decides when the task counts as over (it drops `reg`).
-pub(crate) fn start_thread(what: &'static str, reg: Registration, f: impl FnOnce(Registration) + Send + 'static) {
+/// Starts `f` on a new OS thread with `span` and `reg` entered; `f` owns
+/// `reg` and decides when the task counts as over (it drops `reg`).
+pub(crate) fn start_thread(
+    span: TaskSpan,
+    what: &'static str,
+    reg: Registration,
+    f: impl FnOnce(Registration) + Send + 'static,
+) {
     #[cfg(not(loom))]
     {
         std::thread::Builder::new()
             .name(format!("tether-{what}"))
             .spawn(move || {
+                let _in_span = span.enter();
                 let mut reg = reg;
                 let _entered = reg.enter();
                 f(reg);
@@ -146,6 +161,7 @@ pub(crate) fn start_thread(what: &'static str, reg: Registration, f: impl FnOnce
     #[cfg(loom)]
     {
         let _ = what;
+        drop(span);
         drop(reg);
         drop(f);
     }
@@ -154,23 +170,45 @@ pub(crate) fn start_thread(what: &'static str, reg: Registration, f: impl FnOnce
 /// Runs `f` on tokio's blocking pool if a runtime is present, else on a new
 /// thread, with `reg` entered; `f` owns `reg` (drops it when the task is
 /// over). If the runtime shuts down before `f` starts, both are dropped.
+/// Its span (unnamed) gives the caller's location as the spawn site.
+#[track_caller]
 pub(crate) fn spawn_blocking(what: &'static str, reg: Registration, f: impl FnOnce(Registration) + Send + 'static) {
+    spawn_blocking_in(TaskSpan::new(what, None, Location::caller()), what, reg, f);
+}
+
+/// [`spawn_blocking`] in the given span.
+pub(crate) fn spawn_blocking_in(
+    span: TaskSpan,
+    what: &'static str,
+    reg: Registration,
+    f: impl FnOnce(Registration) + Send + 'static,
+) {
     #[cfg(all(feature = "tokio", not(loom)))]
     if let Ok(h) = tokio::runtime::Handle::try_current() {
         drop(h.spawn_blocking(move || {
+            let _in_span = span.enter();
             let mut reg = reg;
             let _entered = reg.enter();
             f(reg);
         }));
         return;
     }
-    start_thread(what, reg, f);
+    start_thread(span, what, reg, f);
 }
 
 /// Spawns `fut` (which must track itself, see [`Tracked`]) on the ambient
 /// tokio runtime, or on its own thread with a parking executor when there
-/// is none.
+/// is none. Its span (unnamed) gives the caller's location as the spawn
+/// site.
+#[track_caller]
 pub(crate) fn spawn_async<F: Future<Output = ()> + Send + 'static>(what: &'static str, fut: F) {
+    spawn_async_in(TaskSpan::new(what, None, Location::caller()), what, fut);
+}
+
+/// [`spawn_async`] in the given span (entered for every poll of `fut`, and
+/// for its drop).
+pub(crate) fn spawn_async_in<F: Future<Output = ()> + Send + 'static>(span: TaskSpan, what: &'static str, fut: F) {
+    let fut = crate::trace::in_span(span, fut);
     #[cfg(all(feature = "tokio", not(loom)))]
     if let Ok(h) = tokio::runtime::Handle::try_current() {
         drop(h.spawn(fut));

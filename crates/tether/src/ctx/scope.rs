@@ -175,21 +175,23 @@ impl Scope {
     /// has drained its children).
     pub(crate) fn cancel(this: &Arc<Self>, err: Error, cause: Option<Cause>, detach: bool) {
         let mut stack = Vec::new();
-        if !this.cancel_one(err, &cause, &mut stack) {
+        if !this.cancel_one(err, &cause, &mut stack, true) {
             return;
         }
         if detach {
             Scope::detach(this);
         }
         while let Some(child) = stack.pop() {
-            child.cancel_one(err, &cause, &mut stack);
+            child.cancel_one(err, &cause, &mut stack, false);
         }
     }
 
     /// Marks this one scope done, wakes its waiters, launches its
     /// after-funcs and pushes its children onto `stack` (to be cancelled
-    /// next). False if it was already done.
-    fn cancel_one(&self, err: Error, cause: &Option<Cause>, stack: &mut Vec<Arc<Scope>>) -> bool {
+    /// next). False if it was already done. `root`: the scope the cancel
+    /// is for (not a descendant it takes along), whose `tracing` event is
+    /// emitted once the lock is released and before anyone is woken.
+    fn cancel_one(&self, err: Error, cause: &Option<Cause>, stack: &mut Vec<Arc<Scope>>, root: bool) -> bool {
         let mut g = self.inner.lock();
         if self.state.load(Relaxed) != LIVE {
             return false;
@@ -199,6 +201,9 @@ impl Scope {
         let registrations = g.registrations.drain(); // no allocation: takes the storage
         let timer = g.timer.take();
         drop(g);
+        if root {
+            crate::trace::ctx_done(err, cause);
+        }
         if let Some(id) = timer {
             clock::cancel_timer(id);
         }

@@ -242,20 +242,33 @@ impl<E> Core<E> {
     /// `errOnce`): were they apart, a second error could cancel the context
     /// between the first one's record and its cancel, and `wait` would
     /// return one error while the context's cause held another.
-    pub(super) fn fail(&self, e: E) {
+    ///
+    /// The failing task is of `kind`, spawned at `site`, named `name()`
+    /// (only called for the first error's `tracing` event, emitted once
+    /// the lock is released).
+    pub(super) fn fail(
+        &self,
+        e: E,
+        kind: &'static str,
+        site: &'static Location<'static>,
+        name: impl FnOnce() -> Option<String>,
+    ) {
         let mut o = lock(&self.outcome);
         if o.err.is_some() {
             return; // a later error: dropped, as in Go
         }
-        let cause = match self.to_cause {
-            Some(f) => f(&e),
-            None => std::sync::Arc::new(TaskFailed),
+        let (cause, shows_error) = match self.to_cause {
+            Some(f) => (f(&e), true),
+            None => (std::sync::Arc::new(TaskFailed) as Cause, false),
         };
+        let event = crate::trace::FirstError::new::<E>(shows_error.then_some(&cause));
         o.err = Some(e);
         self.decided.store(true, SeqCst);
         // A cancel only flips state and wakes waiters (it never calls back
         // into this group), so holding the lock across it cannot deadlock.
         self.cancel.cancel_with_cause(cause);
+        drop(o);
+        event.emit(kind, site, name);
     }
 
     /// Records a task's panic: the first payload is kept for `wait` to

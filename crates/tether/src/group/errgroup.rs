@@ -10,7 +10,7 @@ use std::task::{Context as TaskCx, Poll, Waker};
 use super::ToCause;
 use super::core::{Core, EndGuard, NO_LIMIT};
 use crate::ctx::{Cause, Context};
-use crate::task::{self, Name, Registration};
+use crate::task::{self, Name, Registration, TaskSpan};
 use crate::waiter::Wake;
 
 const TASK: &str = "group task";
@@ -233,8 +233,9 @@ impl<E: Send + 'static> Group<E> {
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
         let end = EndGuard::begin(&self.core, slot);
+        let span = TaskSpan::new(kind, name.as_deref(), site);
         let reg = Registration::lazy(kind, name, site);
-        task::spawn_async(kind, GroupTask { fut: Some(fut), abort_key: None, reg, kind, site, end });
+        task::spawn_async_in(span, kind, GroupTask { fut: Some(fut), abort_key: None, reg, kind, site, end });
     }
 
     fn try_spawn_inner<F>(&self, kind: &'static str, task: F, name: Name, site: &'static Location<'static>) -> bool
@@ -271,8 +272,9 @@ impl<E: Send + 'static> Group<E> {
             return;
         }
         let mut end = EndGuard::begin(&self.core, false);
+        let span = TaskSpan::new(BLOCKING, name.as_deref(), site);
         let reg = Registration::new(BLOCKING, name, site);
-        task::spawn_blocking(BLOCKING, reg, move |reg| {
+        task::spawn_blocking_in(span, BLOCKING, reg, move |reg| {
             if end.core().is_limited() {
                 if !end.core().acquire_blocking() {
                     return; // the outcome was decided first: not started
@@ -281,7 +283,7 @@ impl<E: Send + 'static> Group<E> {
             }
             match catch_unwind(AssertUnwindSafe(f)) {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => end.core().fail(e),
+                Ok(Err(e)) => end.core().fail(e, BLOCKING, site, || reg.name()),
                 Err(p) => end.core().panicked(p, BLOCKING, reg.name(), site),
             }
             drop(reg);
@@ -593,7 +595,7 @@ where
             }
             Ok(Poll::Ready(r)) => {
                 if let Err(e) = r {
-                    core.fail(e);
+                    core.fail(e, this.kind, this.site, || this.reg.name());
                 }
                 this.fut = None;
                 Poll::Ready(())

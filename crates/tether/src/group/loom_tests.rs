@@ -24,8 +24,8 @@ fn loom_two_failures_agree_on_the_first_error() {
     loom::model(|| {
         let core = Arc::new(Core::<Failed>::new(&Context::background(), Some(error_cause::<Failed>), NO_LIMIT, false));
         let other = core.clone();
-        let t = thread::spawn(move || other.fail(Failed("a")));
-        core.fail(Failed("b"));
+        let t = thread::spawn(move || other.fail(Failed("a"), "task", std::panic::Location::caller(), || None));
+        core.fail(Failed("b"), "task", std::panic::Location::caller(), || None);
         t.join().unwrap();
         let first = core.take_outcome().ok().expect("no panic").expect_err("an error was recorded");
         let cause = core.ctx.cause().expect("the first error cancelled the context");
@@ -39,7 +39,7 @@ fn loom_failure_races_a_panic_and_both_decide() {
     loom::model(|| {
         let core = Arc::new(Core::<Failed>::new(&Context::background(), Some(error_cause::<Failed>), NO_LIMIT, false));
         let other = core.clone();
-        let t = thread::spawn(move || other.fail(Failed("a")));
+        let t = thread::spawn(move || other.fail(Failed("a"), "task", std::panic::Location::caller(), || None));
         core.panicked(Box::new("boom"), "task", None, std::panic::Location::caller());
         t.join().unwrap();
         assert!(core.is_decided());

@@ -9,7 +9,7 @@ use super::ToCause;
 use super::core::{Core, NO_LIMIT};
 use super::errgroup::error_cause;
 use crate::ctx::Context;
-use crate::task::{Name, Registration};
+use crate::task::{Name, Registration, TaskSpan};
 
 const THREAD: &str = "scope thread";
 
@@ -122,7 +122,7 @@ where
         match catch_unwind(AssertUnwindSafe(|| body(&s))) {
             Ok(Ok(v)) => Some(v),
             Ok(Err(e)) => {
-                core.fail(e);
+                core.fail(e, "scope body", site, || None);
                 None
             }
             Err(p) => {
@@ -216,17 +216,20 @@ impl<'scope, 'env, E: Send + 'static> Scope<'scope, 'env, E> {
         }
         core.begin();
         let guard = ScopeEnd { core: core.clone(), slot };
+        let span = TaskSpan::new(THREAD, name.as_deref(), site);
         let reg = Registration::new(THREAD, name, site);
         let spawned = std::thread::Builder::new().name("tether-scope".into()).spawn_scoped(self.threads, move || {
+            let in_span = span.enter();
             let mut reg = reg;
             let _entered = reg.enter();
             match catch_unwind(AssertUnwindSafe(|| f(&core.ctx))) {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => core.fail(e),
+                Ok(Err(e)) => core.fail(e, THREAD, site, || reg.name()),
                 Err(p) => core.panicked(p, THREAD, reg.name(), site),
             }
             drop(_entered);
             drop(reg);
+            drop(in_span);
             drop(guard);
         });
         spawned.expect("tether: could not start a scope thread");

@@ -194,7 +194,8 @@ fn start_pool<E: Send + 'static, R: Send + 'static>(
         let (ctx, tasks, errs) = (ctx.clone(), tasks.clone(), errs_tx.clone());
         let reg = crate::task::Registration::lazy("pool worker", None, site);
         let w = worker(ctx, tasks, errs, site, report);
-        crate::task::spawn_async("pool worker", crate::task::Tracked::new(w, reg));
+        let span = crate::trace::TaskSpan::new("pool worker", None, site);
+        crate::task::spawn_async_in(span, "pool worker", crate::task::Tracked::new(w, reg));
     }
     // The workers hold the only senders: the channel closes when the last
     // one returns (Go's `wg.Wait(); close(errs)`).
