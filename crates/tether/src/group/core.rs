@@ -6,9 +6,14 @@
 //! - `pending` counts tasks spawned and not yet ended; it is incremented
 //!   before a task is started and decremented by the task's end guard after
 //!   its future/closure, registration and slot are gone, so `wait` returns
-//!   only after every task is entirely over. Its 1→0 transition takes
-//!   `lists` and wakes the idle waiters; a waiter checks `pending` under the
-//!   same lock, so no wake-up is lost.
+//!   only after every task is entirely over. The count shares one word
+//!   with a `WAITED` bit (`pending = count × 2 | WAITED`): a waiter
+//!   registers under `lists`, then sets the bit with one RMW whose result
+//!   says whether the count was already 0; the task ending at count 1
+//!   learns from its own RMW whether the bit was set, and only then takes
+//!   `lists` to wake the waiters. Both RMWs are on one word, so one of the
+//!   two sees the other and no wake-up is lost — and a task's end takes no
+//!   lock when nobody waits (every time the count touches 0 before `wait`).
 //! - With a limit, `active` (slots held) never exceeds `limit`: a slot is
 //!   taken by CAS before the task starts. `release` decrements `active`
 //!   then reads `slot_waiters`; a waiter increments `slot_waiters` (under
@@ -26,6 +31,11 @@ use crate::waiter::{WaitList, Wake};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
 
 pub(super) const NO_LIMIT: usize = usize::MAX;
+
+/// `pending`'s bit saying that some waiter may be in `lists.idle`.
+const WAITED: usize = 1;
+/// One task in `pending` (the count sits above the `WAITED` bit).
+const ONE_TASK: usize = 2;
 
 pub(super) type Payload = Box<dyn Any + Send + 'static>;
 
@@ -178,61 +188,79 @@ impl<E> Core<E> {
         }
     }
 
+    /// Tasks spawned and not yet entirely over.
     pub(super) fn pending(&self) -> usize {
-        self.pending.load(Acquire)
+        self.pending.load(Acquire) / ONE_TASK
     }
 
     pub(super) fn begin(&self) {
-        self.pending.fetch_add(1, Relaxed);
+        self.pending.fetch_add(ONE_TASK, Relaxed);
     }
 
     /// One task is entirely over.
     pub(super) fn end(&self) {
-        if self.pending.fetch_sub(1, AcqRel) == 1 {
+        let before = self.pending.fetch_sub(ONE_TASK, AcqRel);
+        if before / ONE_TASK == 1 && before & WAITED != 0 {
             self.wake_idle();
         }
     }
 
+    /// After the count reached 0 with the `WAITED` bit set: wakes the idle
+    /// waiters (clearing the bit under the lock they register under).
     fn wake_idle(&self) {
-        let woken = lock(&self.lists).idle.take_all();
+        let woken = {
+            let mut l = lock(&self.lists);
+            self.pending.fetch_and(!WAITED, Relaxed);
+            l.idle.take_all()
+        };
         woken.wake();
+    }
+
+    /// Sets `WAITED` (under `lists`, after registering); true if the count
+    /// was 0 already: the caller must not wait (and unregisters).
+    fn announce_waiter(&self) -> bool {
+        self.pending.fetch_or(WAITED, AcqRel) / ONE_TASK == 0
     }
 
     /// True once no task is left; otherwise registers `w` (async waiters
     /// refresh their waker through `key`).
     pub(super) fn poll_idle(&self, key: &mut Option<usize>, waker: &std::task::Waker) -> bool {
-        if self.pending.load(Acquire) == 0 {
+        if self.pending() == 0 {
             return true;
         }
         let mut l = lock(&self.lists);
-        if self.pending.load(Acquire) == 0 {
+        l.idle.register_task(key, waker);
+        if self.announce_waiter() {
+            if let Some(k) = key.take() {
+                l.idle.remove(k);
+            }
             return true;
         }
-        l.idle.register_task(key, waker);
         false
     }
 
     pub(super) fn unregister_idle(&self, key: Option<usize>) {
         if let Some(k) = key {
-            if self.pending.load(Acquire) != 0 {
+            if self.pending() != 0 {
                 lock(&self.lists).idle.remove(k);
             }
         }
     }
 
     pub(super) fn wait_idle_blocking(&self) {
-        if self.pending.load(Acquire) == 0 {
+        if self.pending() == 0 {
             return;
         }
         {
             let mut l = lock(&self.lists);
-            if self.pending.load(Acquire) == 0 {
+            let k = l.idle.register(Wake::current_thread());
+            if self.announce_waiter() {
+                l.idle.remove(k);
                 return;
             }
-            l.idle.register(Wake::current_thread());
         }
         let _note = crate::leak::note("waiting for its group's tasks");
-        crate::waiter::block_until(|| self.pending.load(Acquire) == 0, None);
+        crate::waiter::block_until(|| self.pending() == 0, None);
     }
 
     /// Records a task's error: the first one is kept and becomes the
@@ -353,7 +381,7 @@ unsafe impl<E: Send> Sync for EndGuard<E> {}
 impl<E> EndGuard<E> {
     /// Counts one more task of `core` (whose `Arc` the caller holds).
     pub(super) fn begin(core: &std::sync::Arc<Core<E>>, slot: bool) -> EndGuard<E> {
-        if core.pending.fetch_add(1, Relaxed) == 0 {
+        if core.pending.fetch_add(ONE_TASK, Relaxed) / ONE_TASK == 0 {
             // SAFETY: `core` comes from an Arc the caller holds: the count
             // is live. The matching decrement is in `drop`.
             unsafe { std::sync::Arc::increment_strong_count(std::sync::Arc::as_ptr(core)) };
@@ -375,8 +403,11 @@ impl<E> Drop for EndGuard<E> {
         if self.slot {
             core.release();
         }
-        if core.pending.fetch_sub(1, AcqRel) == 1 {
-            core.wake_idle();
+        let before = core.pending.fetch_sub(ONE_TASK, AcqRel);
+        if before / ONE_TASK == 1 {
+            if before & WAITED != 0 {
+                core.wake_idle();
+            }
             // Last use of `core` above; this may free it.
             // SAFETY: the strong count taken by the spawn that made
             // `pending` 0 -> 1 (the decrement to 0 pairs with it).

@@ -48,3 +48,40 @@ fn loom_failure_races_a_panic_and_both_decide() {
         assert!(cause.downcast_ref::<Failed>().is_some() || cause.downcast_ref::<super::TaskPanicked>().is_some());
     });
 }
+
+/// `wait` racing the last two tasks' ends (threads): whichever interleaving,
+/// the waiter is woken (loom fails the model on a lost wake-up: a deadlock).
+#[test]
+fn loom_last_task_end_races_a_blocking_wait() {
+    loom::model(|| {
+        let core = Arc::new(Core::<Failed>::new(&Context::background(), None, NO_LIMIT, false));
+        core.begin();
+        core.begin();
+        for _ in 0..2 {
+            let c = core.clone();
+            // Not joined: an unpark arriving after `wait` returned would
+            // otherwise land on the join, which loom cannot model (std's
+            // unpark just leaves a token); the model still waits for both.
+            drop(thread::spawn(move || c.end()));
+        }
+        core.wait_idle_blocking();
+        assert_eq!(core.pending(), 0);
+    });
+}
+
+/// The same for an async `wait` (`poll_idle` with the task's waker).
+#[test]
+fn loom_last_task_end_races_an_async_wait() {
+    loom::model(|| {
+        let core = Arc::new(Core::<Failed>::new(&Context::background(), None, NO_LIMIT, false));
+        core.begin();
+        let c = core.clone();
+        let end = thread::spawn(move || c.end());
+        let mut key = None;
+        loom::future::block_on(std::future::poll_fn(|cx| {
+            if core.poll_idle(&mut key, cx.waker()) { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+        }));
+        assert_eq!(core.pending(), 0);
+        end.join().unwrap();
+    });
+}
