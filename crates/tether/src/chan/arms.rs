@@ -14,9 +14,9 @@ use std::ptr::NonNull;
 use super::core::Chan;
 pub(crate) use super::recv::{RecvArm, RecvState};
 pub(crate) use super::send::SendArm;
-use super::waiter::Waiter;
-use crate::waiter::Backoff;
+use super::waiter::{Role, Waiter};
 pub(crate) use crate::waiter::Owner;
+use crate::waiter::{Backoff, Token};
 
 /// Backoff rounds before a blocking operation links itself and waits (all
 /// short spins, see `Backoff`): a peer running on the other core usually
@@ -36,6 +36,44 @@ pub(super) fn spin_on(hint: impl Fn() -> bool) -> bool {
         backoff.snooze();
     }
     hint()
+}
+
+/// The operation's node, taken from the channel's pool on its first wait,
+/// made ready to link: pointed at the token that completes it — a select's
+/// `ext`, or the node's own, armed for `owner` — as arm `arm` in `role`.
+///
+/// # Safety
+///
+/// The caller holds `chan`'s lock, and `slot` is the operation's own node
+/// slot (its node, if any, is unlinked).
+pub(super) unsafe fn ready_node<T>(
+    chan: &Chan<T>,
+    slot: &mut Option<NonNull<Waiter<T>>>,
+    ext: Option<&Token>,
+    owner: Owner<'_>,
+    arm: usize,
+    role: Role,
+) -> NonNull<Waiter<T>> {
+    // SAFETY: the caller holds the lock (the pool is taken from under it).
+    let node = *slot.get_or_insert_with(|| unsafe { chan.pool.take() });
+    // SAFETY: the node is ours and unlinked; the caller holds the lock.
+    unsafe {
+        let n = node.as_ref();
+        let token: *const Token = match ext {
+            Some(t) => t,
+            None => {
+                owner.arm(n.own_token());
+                n.own_token()
+            }
+        };
+        n.meta_mut(|m| {
+            m.token = token;
+            m.arm = arm;
+            m.role = role;
+            m.granted = false;
+        });
+    }
+    node
 }
 
 /// Makes sure no peer can touch `node` any more (settling its token if it

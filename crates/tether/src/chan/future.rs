@@ -199,20 +199,12 @@ impl<T> Future for ClosedFuture<'_, T> {
         if g.is_closed() {
             return Poll::Ready(());
         }
-        // SAFETY: we hold the lock; the node is ours and unlinked.
-        unsafe {
-            let node = this.chan.pool.take();
-            let n = node.as_ref();
-            n.own_token().arm_task(cx.waker());
-            n.meta_mut(|m| {
-                m.token = n.own_token();
-                m.arm = 0;
-                m.role = super::waiter::Role::Close;
-                m.granted = false;
-            });
-            g.link_close(node);
-            this.node = Some(node);
-        }
+        let owner = super::arms::Owner::Task(cx.waker());
+        // SAFETY: we hold the lock; the node slot is ours (empty here).
+        let node =
+            unsafe { super::arms::ready_node(this.chan, &mut this.node, None, owner, 0, super::waiter::Role::Close) };
+        // SAFETY: as above; the node is unlinked.
+        unsafe { g.link_close(node) };
         crate::leak::pending(CLOSING);
         Poll::Pending
     }

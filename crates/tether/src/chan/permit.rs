@@ -19,6 +19,7 @@ use std::task::{Context as TaskCx, Poll};
 use futures_sink::Sink;
 
 use super::Sender;
+use super::arms::{Owner, ready_node};
 use super::core::{Chan, UNBOUNDED};
 use super::error::{SendError, TrySendError};
 use super::waiter::{Role, Waiter};
@@ -134,20 +135,11 @@ impl<T> Reservation<T> {
                 self.release_node(chan);
                 return Poll::Ready(Ok(()));
             }
-            let node = *self.node.get_or_insert_with(|| {
-                // SAFETY: we hold the channel lock.
-                unsafe { chan.pool.take() }
-            });
+            let owner = Owner::Task(cx.waker());
+            // SAFETY: we hold the channel lock; the node slot is ours.
+            let node = unsafe { ready_node(chan, &mut self.node, None, owner, 0, Role::Send { offer: false }) };
             // SAFETY: the node is ours and unlinked; we hold the lock.
             unsafe {
-                let n = node.as_ref();
-                n.own_token().arm_task(cx.waker());
-                n.meta_mut(|m| {
-                    m.token = n.own_token();
-                    m.arm = 0;
-                    m.role = Role::Send { offer: false };
-                    m.granted = false;
-                });
                 g.link_send(node, std::mem::take(&mut self.notified));
                 if g.send_missed() {
                     g.unlink(node);

@@ -5,7 +5,7 @@ use std::ptr::{self, NonNull};
 use std::task::{Context as TaskCx, Poll};
 use std::time::Instant;
 
-use super::arms::{Owner, defuse, spin_on};
+use super::arms::{Owner, defuse, ready_node, spin_on};
 use super::core::{Chan, Wakes};
 use super::error::{RecvError, TryRecvError};
 use super::select::{Arm, Completion, Reg, Registrar};
@@ -138,28 +138,13 @@ impl<'a, T> RecvArm<'a, T> {
             } else if ext.is_some_and(|t| !t.is_waiting()) {
                 return Reg::Claimed;
             }
-            let node = *self.st.node.get_or_insert_with(|| {
-                // SAFETY: we hold the channel lock.
-                unsafe { chan.pool.take() }
-            });
+            // A ring's receivers are only ever told (a send fills a slot
+            // first); on capacity 0 every receiver accepts.
+            let role = Role::Recv { accept: chan.cap == 0 || (accept && !chan.has_ring()) };
+            // SAFETY: we hold the channel lock; the node slot is ours.
+            let node = unsafe { ready_node(chan, &mut self.st.node, ext, owner, arm, role) };
             // SAFETY: the node is ours and unlinked; we hold the lock.
             unsafe {
-                let n = node.as_ref();
-                let token: *const Token = match ext {
-                    Some(t) => t,
-                    None => {
-                        owner.arm(n.own_token());
-                        n.own_token()
-                    }
-                };
-                n.meta_mut(|m| {
-                    m.token = token;
-                    m.arm = arm;
-                    // A ring's receivers are only ever told (a send fills a
-                    // slot first); on capacity 0 every receiver accepts.
-                    m.role = Role::Recv { accept: chan.cap == 0 || (accept && !chan.has_ring()) };
-                    m.granted = false;
-                });
                 g.link_recv(node, front);
                 if g.recv_missed() {
                     // A value (or the close) came between our look and our

@@ -5,7 +5,7 @@ use std::ptr::{self, NonNull};
 use std::task::{Context as TaskCx, Poll};
 use std::time::Instant;
 
-use super::arms::{Owner, defuse, spin_on};
+use super::arms::{Owner, defuse, ready_node, spin_on};
 use super::core::{Chan, Wakes};
 use super::error::{SendError, TrySendError};
 use super::select::{Arm, Completion, Reg, Registrar};
@@ -158,26 +158,11 @@ impl<'a, T> SendArm<'a, T> {
                     return Reg::Claimed;
                 }
             }
-            let node = *self.node.get_or_insert_with(|| {
-                // SAFETY: we hold the channel lock.
-                unsafe { chan.pool.take() }
-            });
+            // SAFETY: we hold the channel lock; the node slot is ours.
+            let node = unsafe { ready_node(chan, &mut self.node, ext, owner, arm, Role::Send { offer }) };
             // SAFETY: the node is ours and unlinked; we hold the lock.
             unsafe {
                 let n = node.as_ref();
-                let token: *const Token = match ext {
-                    Some(t) => t,
-                    None => {
-                        owner.arm(n.own_token());
-                        n.own_token()
-                    }
-                };
-                n.meta_mut(|m| {
-                    m.token = token;
-                    m.arm = arm;
-                    m.role = Role::Send { offer };
-                    m.granted = false;
-                });
                 if offer {
                     let v = self.value.take();
                     n.slot(|s| *s = v);
