@@ -6,32 +6,17 @@
 mod alloc_counter;
 mod common;
 
-use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context as TaskCx, Poll, Waker};
+use std::task::Poll;
 
-use alloc_counter::{Counting, allocations, block_on as drive, counted, thread_waker};
+use alloc_counter::{Counting, ROUNDS, WARM_UP, allocations, block_on as drive, counted, poll, rounds, thread_waker};
 use common::*;
 use tether::Context;
 use tether::sync::Semaphore;
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-/// Measured rounds per case; the first `WARM_UP` of them are not counted.
-const ROUNDS: u64 = 300;
-const WARM_UP: u64 = 10;
-
-fn poll<F: Future>(f: Pin<&mut F>) -> Poll<F::Output> {
-    f.poll(&mut TaskCx::from_waker(Waker::noop()))
-}
-
-fn rounds(mut round: impl FnMut()) {
-    for i in 0..ROUNDS {
-        if i < WARM_UP { round() } else { counted(&mut round) }
-    }
-}
 
 /// A semaphore with all its `size` permits taken.
 fn exhausted(size: usize) -> Arc<Semaphore> {

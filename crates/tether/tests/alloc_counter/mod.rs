@@ -104,3 +104,20 @@ pub fn block_on<F: std::future::Future>(waker: &std::task::Waker, fut: F) -> F::
         std::thread::park();
     }
 }
+
+/// Measured rounds per case; the first [`WARM_UP`] of them are not counted
+/// (lazily created thread handles and the like).
+pub const ROUNDS: u64 = 300;
+pub const WARM_UP: u64 = 10;
+
+/// Runs `round` [`ROUNDS`] times, counting all but the warm-up rounds.
+pub fn rounds(mut round: impl FnMut()) {
+    for i in 0..ROUNDS {
+        if i < WARM_UP { round() } else { counted(&mut round) }
+    }
+}
+
+/// Polls `f` once with a waker that does nothing.
+pub fn poll<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
