@@ -296,8 +296,7 @@ impl<F: Future, G> Future for Tracked<F, G> {
         let entered = this.reg.enter();
         // SAFETY: see above.
         let out = unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx);
-        drop(entered);
-        this.reg.polled(out.is_ready());
+        this.reg.polled(entered, out.is_ready());
         out
     }
 }

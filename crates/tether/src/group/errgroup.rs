@@ -578,8 +578,7 @@ where
         let fut = unsafe { Pin::new_unchecked(fut) };
         match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => {
-                drop(entered);
-                this.reg.polled(false);
+                this.reg.polled(entered, false);
                 if this.abort_key.is_none() {
                     // tokio wakers stay valid for the task's lifetime, so
                     // one registration serves every later poll.

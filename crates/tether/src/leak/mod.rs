@@ -208,9 +208,6 @@ thread_local! {
     #[cfg(not(loom))]
     static LOCAL: std::cell::RefCell<Option<Local>> = const { std::cell::RefCell::new(None) };
     static CURRENT: Cell<Current> = const { Cell::new(Current { tag: 0, task: None, noted: false }) };
-    /// Whether the task entry that ended last on this thread noted, while
-    /// entered, what it is now waiting for (see [`pending`]).
-    static EXITED_NOTED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Used when a thread registers during its own teardown (its `LOCAL` is
@@ -357,13 +354,13 @@ impl Registration {
         self.slot = insert(entry, since);
     }
 
-    /// After a poll of the task (its [`Entered`] dropped): once it has
-    /// outlived its first poll, its entry gets its time (see
-    /// `register_now`); a note of what an earlier poll waited for is
+    /// Ends a poll of the task (`entered`, from [`enter`](Registration::enter)):
+    /// once the task has outlived its first poll, its entry gets its time
+    /// (see `register_now`); a note of what an earlier poll waited for is
     /// cleared unless this poll noted again (see [`pending`]).
     #[inline]
-    pub(crate) fn polled(&mut self, done: bool) {
-        let noted = EXITED_NOTED.with(|n| n.replace(false));
+    pub(crate) fn polled(&mut self, entered: Entered, done: bool) {
+        let noted = entered.exit();
         if noted != self.noted {
             self.noted = noted;
             if let (false, false, Some(slot)) = (noted, done, self.slot) {
@@ -432,11 +429,20 @@ pub fn is_enabled() -> bool {
 /// Restores the previous current task when dropped.
 pub(crate) struct Entered(Current);
 
+impl Entered {
+    /// Restores the previous current task; true if a [`pending`] note was
+    /// made while this entry was current.
+    #[inline]
+    fn exit(self) -> bool {
+        let this = std::mem::ManuallyDrop::new(self);
+        CURRENT.with(|c| c.replace(this.0).noted)
+    }
+}
+
 impl Drop for Entered {
     #[inline]
     fn drop(&mut self) {
-        let noted = CURRENT.with(|c| c.replace(self.0).noted);
-        EXITED_NOTED.with(|n| n.set(noted));
+        CURRENT.with(|c| c.set(self.0));
     }
 }
 
