@@ -251,7 +251,9 @@ impl<T> Blocks<T> {
                 Err(now) => {
                     tail = now;
                     block = self.tail.block.load(Acquire);
-                    backoff.snooze();
+                    // Lost the race to another end: back off without
+                    // yielding (see `Backoff::spin_light`).
+                    backoff.spin_light();
                 }
             }
         };
@@ -323,7 +325,9 @@ impl<T> Blocks<T> {
                 Err(now) => {
                     head = now;
                     block = self.head.block.load(Acquire);
-                    backoff.snooze();
+                    // Lost the race to another end: back off without
+                    // yielding (see `Backoff::spin_light`).
+                    backoff.spin_light();
                 }
             }
         }

@@ -38,6 +38,7 @@
 //! value, a notification). Peers are woken after the lock is released, and
 //! a value handed over is moved after it too.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::ptr;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
@@ -48,7 +49,7 @@ use super::error::{TryRecvError, TrySendError};
 use super::guard::REFILL;
 pub(crate) use super::guard::Wakes;
 use super::guard::facts;
-use super::ring::{Drained, Refused, Ring};
+use super::ring::{Drained, HeadSeen, Refused, Ring};
 use super::waiter::{Pool, Waiter};
 use crate::spin::{CachePadded, SpinGuard, SpinLock};
 use crate::sync_impl::{AtomicBool, AtomicUsize};
@@ -69,11 +70,18 @@ pub(crate) struct Chan<T> {
     pub(crate) pool: Pool<T>,
 }
 
-/// The lock and the lock-free mirrors of what it guards (written at the
+/// The lock and the lock-free mirrors of what it guards (refreshed at the
 /// end of every critical section; read as hints by spinning waiters, by
 /// `select`'s first pass, and by `len()`/`is_closed()`).
+///
+/// The lock has a cache line of its own, apart from the mirrors, and a
+/// mirror is written only when its value changes. Lock-free receives read
+/// `send_queued` and lock-free sends read `recv_waiting` on every message;
+/// while a sender takes the lock on every send (another sender has been
+/// granted room it has not filled yet), those reads would otherwise miss
+/// the cache once per message on the line the lock holder keeps taking.
 pub(super) struct Shared<T> {
-    lock: SpinLock<State<T>>,
+    lock: CachePadded<SpinLock<State<T>>>,
     len: AtomicUsize,
     recv_ready: AtomicBool,
     send_ready: AtomicBool,
@@ -105,6 +113,9 @@ pub(crate) struct State<T> {
     pub(super) offering: usize,
     /// Linked receivers that accept a hand-off.
     pub(super) accepting: usize,
+    /// Ring flavour: the consumers' position when a lock holder last read
+    /// it (see [`Guard::has_room`]).
+    pub(super) head_seen: Cell<HeadSeen>,
 }
 
 /// The channel lock; refreshes the mirrors when released.
@@ -133,16 +144,35 @@ impl<T> Drop for Guard<'_, T> {
     fn drop(&mut self) {
         let h = &*self.chan.shared;
         if self.chan.ring.is_some() {
-            h.recv_waiting.store(self.state.recvq.len(), Relaxed);
-            h.send_queued.store(self.queued(), Relaxed);
-            h.len.store(self.state.buf.len(), Relaxed);
+            refresh(&h.recv_waiting, self.state.recvq.len());
+            refresh(&h.send_queued, self.queued());
+            refresh(&h.len, self.state.buf.len());
             return;
         }
         let ready_to_send = self.closed || self.has_room() || (self.buf.is_empty() && self.accepting > 0);
         let s = &*self.state;
-        h.len.store(s.buf.len(), Relaxed);
-        h.recv_ready.store(!s.buf.is_empty() || s.offering > 0 || s.closed, Relaxed);
-        h.send_ready.store(ready_to_send, Relaxed);
+        refresh(&h.len, s.buf.len());
+        refresh_flag(&h.recv_ready, !s.buf.is_empty() || s.offering > 0 || s.closed);
+        refresh_flag(&h.send_ready, ready_to_send);
+    }
+}
+
+/// Stores `v` in a mirror unless it already holds it, so that readers on
+/// other cores keep their copy of the line. Only lock holders write the
+/// mirrors, so the load sees the latest value and skipping an equal store
+/// changes nothing a reader can observe.
+#[inline]
+fn refresh(mirror: &AtomicUsize, v: usize) {
+    if mirror.load(Relaxed) != v {
+        mirror.store(v, Relaxed);
+    }
+}
+
+/// [`refresh`] for a flag.
+#[inline]
+fn refresh_flag(mirror: &AtomicBool, v: bool) {
+    if mirror.load(Relaxed) != v {
+        mirror.store(v, Relaxed);
     }
 }
 
@@ -155,7 +185,7 @@ impl<T> Chan<T> {
         };
         Chan {
             shared: CachePadded(Shared {
-                lock: SpinLock::new(State {
+                lock: CachePadded(SpinLock::new(State {
                     buf,
                     reserved: 0,
                     closed: false,
@@ -164,7 +194,8 @@ impl<T> Chan<T> {
                     closeq: List::new(),
                     offering: 0,
                     accepting: 0,
-                }),
+                    head_seen: Cell::new(HeadSeen::default()),
+                })),
                 len: AtomicUsize::new(0),
                 recv_ready: AtomicBool::new(false),
                 send_ready: AtomicBool::new(cap > 0),

@@ -27,6 +27,10 @@ struct Slot<T> {
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
+/// A consumers' position read at some instant (see [`Ring::len_since`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HeadSeen(usize);
+
 /// Why a push failed.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -120,7 +124,10 @@ impl<T> Ring<T> {
                         slot.stamp.store(tail + 1, Release);
                         return Ok(());
                     }
-                    Err(now) => tail = now,
+                    Err(now) => {
+                        tail = now;
+                        backoff.spin_light();
+                    }
                 }
             } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
                 // The slot still holds the value of the previous lap: full,
@@ -157,7 +164,10 @@ impl<T> Ring<T> {
                         slot.stamp.store(head.wrapping_add(self.one_lap), Release);
                         return Ok(v);
                     }
-                    Err(now) => head = now,
+                    Err(now) => {
+                        head = now;
+                        backoff.spin_light();
+                    }
                 }
             } else if stamp == head {
                 // Nothing here yet: empty, unless a producer claimed it.
@@ -205,6 +215,30 @@ impl<T> Ring<T> {
         self.tail.load(Relaxed) != self.head.load(Relaxed)
     }
 
+    /// The consumers' position now, for [`len_since`](Ring::len_since).
+    #[inline]
+    pub(crate) fn head_now(&self) -> HeadSeen {
+        HeadSeen(self.head.load(SeqCst))
+    }
+
+    /// An upper bound on the number of values buffered, computed from a
+    /// consumers' position seen earlier (`head_now`, read before this
+    /// call) and the producers' position now. Exact when `seen` is the
+    /// current position; never below the truth, because positions only
+    /// move forward. Reading only `tail` lets a producer that asks "is
+    /// there room?" on every send leave the consumers' line alone.
+    #[inline]
+    pub(crate) fn len_since(&self, seen: HeadSeen) -> usize {
+        let tail = self.tail.load(SeqCst) & !self.mark;
+        self.count(tail).wrapping_sub(self.count(seen.0))
+    }
+
+    /// Values a position is past the start: laps × capacity + index.
+    #[inline]
+    fn count(&self, pos: usize) -> usize {
+        (pos / self.one_lap).wrapping_mul(self.cap).wrapping_add(pos & (self.mark - 1))
+    }
+
     /// A hint: a push might find room (or the close).
     #[inline]
     pub(crate) fn maybe_pushable(&self) -> bool {
@@ -248,6 +282,29 @@ mod tests {
         assert_eq!(r.push(2), Err((2, Refused::Closed)));
         assert_eq!(r.pop(), Ok(1), "closing keeps what is buffered");
         assert_eq!(r.pop(), Err(Drained::Closed));
+    }
+
+    #[test]
+    fn len_since_is_exact_from_the_current_head_and_an_upper_bound_from_an_older_one() {
+        let r = Ring::new(3);
+        let start = r.head_now();
+        for round in 0..7 {
+            for i in 0..3 {
+                r.push(round * 10 + i).unwrap();
+                assert_eq!(r.len_since(r.head_now()), r.len());
+            }
+            let before = r.head_now();
+            for _ in 0..3 {
+                r.pop().unwrap();
+                assert_eq!(r.len_since(r.head_now()), r.len());
+                assert!(r.len_since(before) >= r.len());
+            }
+            assert_eq!(r.len_since(before), 3, "the values popped since `before` still count");
+            assert!(r.len_since(start) >= 3 * (round + 1), "a bound from laps ago stays an upper bound");
+        }
+        r.push(1).unwrap();
+        r.close();
+        assert_eq!(r.len_since(r.head_now()), 1, "the close mark is not a value");
     }
 
     #[test]
