@@ -29,6 +29,13 @@ const SPIN_BEFORE_LINKING: u32 = 3;
 /// the hint says the operation might now complete.
 pub(super) fn spin_on(hint: impl Fn() -> bool) -> bool {
     let mut backoff = Backoff::new();
+    if !backoff.spins() {
+        // One CPU: the peer cannot answer while we wait, and yielding to
+        // it before we are linked only makes it wait for us in turn (two
+        // context switches per message on a pinned rendezvous instead of
+        // one). Link at once; the peer finds us when it runs.
+        return hint();
+    }
     for _ in 0..SPIN_BEFORE_LINKING {
         if hint() {
             return true;

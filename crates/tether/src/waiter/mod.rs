@@ -231,7 +231,7 @@ impl Backoff {
 
     /// Whether busy-waiting helps this thread (see the field).
     #[inline]
-    fn spins(&mut self) -> bool {
+    pub(crate) fn spins(&mut self) -> bool {
         *self.spin.get_or_insert_with(spinning_helps)
     }
 
