@@ -212,11 +212,15 @@ pub(crate) fn spinning_helps() -> bool {
 }
 
 impl Backoff {
-    /// Rounds that busy-wait (2^round pause instructions each): 15 pauses
-    /// in all, about as long as a hand-off from a peer running on the
-    /// other core takes. Longer only hurts when the peer shares our core
-    /// (common on a loaded machine): it cannot run until we yield.
-    const SPIN_ROUNDS: u32 = 3;
+    /// The last round that busy-waits (2^round pause instructions each):
+    /// 63 pauses in all, about as long as a rendezvous hand-off with a
+    /// peer on the other core takes. With 15 (3 rounds) the thread
+    /// rendezvous rows cost 10–25% more: the waiter often yielded, a
+    /// system call, just before its peer answered. Longer only hurts when
+    /// the peer shares our core (common on a loaded machine): it cannot
+    /// run until we yield, which is why a thread that may run on one CPU
+    /// only never spins.
+    const SPIN_ROUNDS: u32 = 5;
     /// The longest busy loop of [`spin_light`](Backoff::spin_light): 2^6.
     const LIGHT_ROUNDS: u32 = 6;
     /// Rounds after which a waiter should stop waiting actively and park.
