@@ -16,6 +16,31 @@ pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub(crate) use std::thread;
 
+/// `fence`, modelled under loom.
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::fence;
+
+/// The second half of a store-then-load handshake between two threads
+/// (each stores its flag with `SeqCst`, then loads the other's with
+/// `SeqCst`, and one of them must see the other): nothing in a real build,
+/// a `SeqCst` fence under loom.
+///
+/// Why: the C++/Rust model puts all `SeqCst` accesses in one total order,
+/// which forbids both loads missing both stores, and that is what the
+/// handshakes rely on (on x86 the store or the RMW before each load is a
+/// full barrier anyway). Loom models `SeqCst` accesses as `AcqRel`
+/// (tokio-rs/loom#180), under which both may miss, so its models would
+/// report lost wake-ups no real execution has; `SeqCst` fences it does
+/// model. A fence in the real build would cost an extra barrier on every
+/// lock-free send and receive.
+#[inline(always)]
+pub(crate) fn handshake_fence() {
+    #[cfg(loom)]
+    fence(std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Locks a mutex, ignoring poisoning: tether never leaves shared state
 /// half-updated across a user callback, so a poisoned lock holds consistent
 /// data and refusing it would only turn one panic into many.

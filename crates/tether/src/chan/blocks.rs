@@ -281,7 +281,7 @@ impl<T> Blocks<T> {
             }
             let mut new_head = head + ONE;
             if new_head & MORE == 0 {
-                std::sync::atomic::fence(SeqCst);
+                crate::sync_impl::fence(SeqCst);
                 let tail = self.tail.index.load(Relaxed);
                 if head >> SHIFT == tail >> SHIFT {
                     return Err(if tail & CLOSED != 0 { Drained::Closed } else { Drained::Empty });

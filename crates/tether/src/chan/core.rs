@@ -261,6 +261,7 @@ impl<T> Chan<T> {
     /// load pair with a receiver's announce-then-look (`recv_missed`).
     #[inline]
     fn pushed(&self) {
+        crate::sync_impl::handshake_fence();
         if self.shared.recv_waiting.load(SeqCst) != 0 {
             self.with_lock(|g, w| g.notify_receiver(w));
         }
@@ -270,6 +271,7 @@ impl<T> Chan<T> {
     /// waiting sender if one is queued (pairs with `send_missed`).
     #[inline]
     fn popped(&self) {
+        crate::sync_impl::handshake_fence();
         if self.shared.send_queued.load(SeqCst) >= REFILL {
             self.with_lock(|g, w| g.refill(w));
         }

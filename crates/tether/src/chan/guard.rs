@@ -186,6 +186,7 @@ impl<T> Guard<'_, T> {
     pub(crate) fn recv_missed(&self) -> bool {
         let Some(ring) = self.ring() else { return false };
         self.chan.shared.recv_waiting.store(self.recvq.len(), SeqCst);
+        crate::sync_impl::handshake_fence();
         ring.len() > 0 || !self.buf.is_empty() || self.closed
     }
 
@@ -196,6 +197,7 @@ impl<T> Guard<'_, T> {
             return false;
         }
         self.chan.shared.send_queued.store(self.queued(), SeqCst);
+        crate::sync_impl::handshake_fence();
         self.has_room() || self.closed
     }
 
