@@ -178,6 +178,7 @@ pub use self::future::{ClosedFuture, RecvFuture, RecvManyFuture, SendFuture};
 pub use self::iter::{IntoIter, Iter, TryIter};
 pub use self::permit::{Permit, ReserveFuture, SendSink};
 pub use self::timeout::{RecvTimeoutFuture, SendTimeoutFuture};
+use self::waiter::Waiter;
 use crate::sync_impl::Arc;
 
 /// Creates a channel with a buffer of `cap` values. `cap == 0` makes an
@@ -283,9 +284,26 @@ impl<T> Sender<T> {
     /// sending or by a close.
     #[track_caller]
     pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
-        SendArm::new(Some(&self.chan), v)
-            .send_blocking(None)
-            .expect("a send without a deadline only ends by sending or by close")
+        // The fast path first, before anything else is built: a buffered
+        // send usually finds room, and a producer made slower by even a
+        // few nanoseconds lets its consumer catch up and park more often
+        // (an unbounded spsc stream measured 24 -> 80-170 ns a message
+        // when every send built its waiter node first).
+        let v = if self.chan.cap == 0 {
+            v
+        } else {
+            match self.chan.try_send(v) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(v)) => return Err(SendError(v)),
+                Err(TrySendError::Full(v)) => v,
+            }
+        };
+        // Declared before the send, so it outlives it: see `lend_node`.
+        let node = Waiter::on_stack();
+        let mut arm = SendArm::new(Some(&self.chan), v);
+        // SAFETY: `node` is from `on_stack`, outlives `arm` and stays put.
+        unsafe { arm.lend_node(&node) };
+        arm.send_blocking(None).expect("a send without a deadline only ends by sending or by close")
     }
 
     /// Sends `v` only if that is possible right now: a receiver is waiting
@@ -337,7 +355,10 @@ impl<T> Sender<T> {
     /// value.
     #[track_caller]
     pub fn send_timeout_blocking(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
+        let node = Waiter::on_stack();
         let mut arm = SendArm::new(Some(&self.chan), v);
+        // SAFETY: `node` is from `on_stack`, outlives `arm` and stays put.
+        unsafe { arm.lend_node(&node) };
         match arm.send_blocking(Some(crate::clock::deadline_after(d))) {
             Some(r) => r.map_err(|SendError(v)| SendTimeoutError::Closed(v)),
             None => Err(SendTimeoutError::Timeout(arm.take_value().expect("a timed-out send keeps its value"))),
@@ -464,9 +485,19 @@ impl<T> Receiver<T> {
     /// a value or by a close.
     #[track_caller]
     pub fn recv_blocking(&self) -> Result<T, RecvError> {
-        RecvArm::new(Some(&self.chan))
-            .recv_blocking(None)
-            .expect("a receive without a deadline only ends with a value or by close")
+        // The fast path first: most receives on a busy channel wait for
+        // nothing, and need no node.
+        match self.chan.try_recv_fair(true) {
+            Ok(v) => return Ok(v),
+            Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+            Err(TryRecvError::Empty) => {}
+        }
+        // Declared before the receive, so it outlives it: see `lend_node`.
+        let node = Waiter::on_stack();
+        let mut arm = RecvArm::new(Some(&self.chan));
+        // SAFETY: `node` is from `on_stack`, outlives `arm` and stays put.
+        unsafe { arm.lend_node(&node) };
+        arm.recv_blocking(None).expect("a receive without a deadline only ends with a value or by close")
     }
 
     /// Receives a value only if one is ready now: buffered, or offered by
@@ -506,7 +537,11 @@ impl<T> Receiver<T> {
     /// - `Timeout` if no value arrived within `d`.
     #[track_caller]
     pub fn recv_timeout_blocking(&self, d: Duration) -> Result<T, RecvTimeoutError> {
-        match RecvArm::new(Some(&self.chan)).recv_blocking(Some(crate::clock::deadline_after(d))) {
+        let node = Waiter::on_stack();
+        let mut arm = RecvArm::new(Some(&self.chan));
+        // SAFETY: `node` is from `on_stack`, outlives `arm` and stays put.
+        unsafe { arm.lend_node(&node) };
+        match arm.recv_blocking(Some(crate::clock::deadline_after(d))) {
             Some(r) => r.map_err(|RecvError::Closed| RecvTimeoutError::Closed),
             None => Err(RecvTimeoutError::Timeout),
         }

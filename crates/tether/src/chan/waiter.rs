@@ -14,6 +14,12 @@
 //! one CAS. A pool only ever holds as many nodes as operations were parked
 //! at once (and at most [`MAX_FREE`] idle ones), so after warm-up waiting
 //! allocates nothing.
+//!
+//! A single blocking operation (`recv_blocking`, `send_blocking` and their
+//! timeouts) parks with a node on its own thread's stack instead
+//! ([`Waiter::on_stack`]): the thread cannot move it while parked, and the
+//! pool's two atomic updates and their cache line stay out of every
+//! rendezvous.
 
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
@@ -62,6 +68,8 @@ pub(crate) struct Waiter<T> {
     own: Token,
     /// The pool's free list.
     next_free: AtomicPtr<Waiter<T>>,
+    /// Lent by a blocking call from its stack: never the pool's.
+    on_stack: bool,
 }
 
 // SAFETY: `links` always returns the same field.
@@ -72,6 +80,12 @@ unsafe impl<T> Linked for Waiter<T> {
 }
 
 impl<T> Waiter<T> {
+    /// A node for one blocking call to lend its operation (see the module
+    /// docs); it must outlive the operation and stay where it is.
+    pub(crate) fn on_stack() -> Waiter<T> {
+        Waiter { on_stack: true, ..Waiter::new() }
+    }
+
     fn new() -> Waiter<T> {
         Waiter {
             links: Links::new(),
@@ -84,6 +98,7 @@ impl<T> Waiter<T> {
             slot: UnsafeCell::new(None),
             own: Token::new(),
             next_free: AtomicPtr::new(ptr::null_mut()),
+            on_stack: false,
         }
     }
 
@@ -192,6 +207,9 @@ impl<T> Pool<T> {
         // SAFETY: caller's contract: we own the node now.
         let n = unsafe { node.as_ref() };
         debug_assert!(unsafe { n.slot(|s| s.is_none()) }, "a waiter went back to the pool holding a value");
+        if n.on_stack {
+            return; // its call drops it
+        }
         // A wait that gave up still holds its task's waker (or thread):
         // let go of it now, not when the node is next used.
         n.own.disarm();
