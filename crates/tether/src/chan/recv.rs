@@ -24,14 +24,11 @@ pub(crate) struct RecvState<T> {
     registered: bool,
     /// The last outcome was `Notified` and has not been acted on.
     notified: bool,
-    /// A node lent by a blocking call (see `lend_node`), used instead of
-    /// one from the pool once the receive has to wait.
-    lent: Option<NonNull<Waiter<T>>>,
 }
 
 impl<T> Default for RecvState<T> {
     fn default() -> Self {
-        RecvState { node: None, registered: false, notified: false, lent: None }
+        RecvState { node: None, registered: false, notified: false }
     }
 }
 
@@ -58,15 +55,21 @@ impl<'a, T> RecvArm<'a, T> {
     }
 
     /// Lends `node` to this receive: if it has to wait, it links `node`
-    /// instead of a node from the channel's pool. A receive that never
-    /// waits never touches it.
+    /// instead of a node from the channel's pool.
+    ///
+    /// The node goes straight into the operation's node slot rather than a
+    /// field of its own: one more word in every receive and send (and so
+    /// in every task's future that awaits one) measured async mpmc at
+    /// capacity 1024 at 150 ns a message instead of 65.
     ///
     /// # Safety
     ///
     /// `node` came from [`Waiter::on_stack`], outlives this receive, and
     /// does not move while it lives (declare it before the receive).
     pub(crate) unsafe fn lend_node(&mut self, node: &Waiter<T>) {
-        self.st.lent = Some(NonNull::from(node));
+        debug_assert!(self.st.node.is_none(), "a receive that has a node was lent one");
+        // SAFETY: the caller's contract; the node is unlinked and ours.
+        self.st.node = Some(unsafe { node.lend(Role::Recv { accept: false }) });
     }
 
     /// A receive resumed from `st` (the `Stream`: no call site to show).
@@ -157,9 +160,6 @@ impl<'a, T> RecvArm<'a, T> {
             // first); on capacity 0 every receiver accepts.
             let role = Role::Recv { accept: chan.cap == 0 || (accept && !chan.has_ring()) };
             // SAFETY: we hold the channel lock; the node slot is ours.
-            if self.st.node.is_none() {
-                self.st.node = self.st.lent;
-            }
             let node = unsafe { ready_node(chan, &mut self.st.node, ext, owner, arm, role) };
             // SAFETY: the node is ours and unlinked; we hold the lock.
             unsafe {

@@ -22,9 +22,6 @@ pub struct SendArm<'a, T> {
     chan: Option<&'a Chan<T>>,
     value: Option<T>,
     node: Option<NonNull<Waiter<T>>>,
-    /// A node lent by a blocking call (see `lend_node`), used instead of
-    /// one from the pool once the send has to wait.
-    lent: Option<NonNull<Waiter<T>>>,
     registered: bool,
     /// The last outcome was `Notified` (capacity 0: a receiver waits; or
     /// a close) and has not been acted on.
@@ -48,7 +45,6 @@ impl<'a, T> SendArm<'a, T> {
             chan,
             value: Some(value),
             node: None,
-            lent: None,
             registered: false,
             notified: false,
             granted: false,
@@ -77,15 +73,16 @@ impl<'a, T> SendArm<'a, T> {
     }
 
     /// Lends `node` to this send: if it has to wait, it links `node`
-    /// instead of a node from the channel's pool. A send that never waits
-    /// never touches it.
+    /// instead of a node from the channel's pool.
     ///
     /// # Safety
     ///
     /// `node` came from [`Waiter::on_stack`], outlives this send, and does
     /// not move while it lives (declare it before the send).
     pub(crate) unsafe fn lend_node(&mut self, node: &Waiter<T>) {
-        self.lent = Some(NonNull::from(node));
+        debug_assert!(self.node.is_none(), "a send that has a node was lent one");
+        // SAFETY: the caller's contract; the node is unlinked and ours.
+        self.node = Some(unsafe { node.lend(Role::Send { offer: false }) });
     }
 
     /// The value, if it was not sent (after a timeout).
@@ -175,9 +172,6 @@ impl<'a, T> SendArm<'a, T> {
                 }
             }
             // SAFETY: we hold the channel lock; the node slot is ours.
-            if self.node.is_none() {
-                self.node = self.lent;
-            }
             let node = unsafe { ready_node(chan, &mut self.node, ext, owner, arm, Role::Send { offer }) };
             // SAFETY: the node is ours and unlinked; we hold the lock.
             unsafe {

@@ -66,10 +66,10 @@ pub(crate) struct Waiter<T> {
     slot: UnsafeCell<Option<T>>,
     /// The token of a single (non-select) operation.
     own: Token,
-    /// The pool's free list.
+    /// The pool's free list; [`ON_STACK`](Waiter::ON_STACK) for a node a
+    /// blocking call lent from its stack (never the pool's), so that no
+    /// flag makes every node larger.
     next_free: AtomicPtr<Waiter<T>>,
-    /// Lent by a blocking call from its stack: never the pool's.
-    on_stack: bool,
 }
 
 // SAFETY: `links` always returns the same field.
@@ -83,7 +83,35 @@ impl<T> Waiter<T> {
     /// A node for one blocking call to lend its operation (see the module
     /// docs); it must outlive the operation and stay where it is.
     pub(crate) fn on_stack() -> Waiter<T> {
-        Waiter { on_stack: true, ..Waiter::new() }
+        Waiter { next_free: AtomicPtr::new(Self::ON_STACK), ..Waiter::new() }
+    }
+
+    /// Points a node lent from a stack at its own token, in `role`, and
+    /// returns it: from here on it reads like any unlinked node, so an
+    /// operation dropped before it ever waited can unlink it as usual.
+    ///
+    /// # Safety
+    ///
+    /// The node came from [`on_stack`](Waiter::on_stack), is unlinked, and
+    /// stays where it is while the returned pointer is used.
+    pub(crate) unsafe fn lend(&self, role: Role) -> NonNull<Self> {
+        debug_assert!(self.is_on_stack(), "only a stack node is lent");
+        let own: *const Token = &self.own;
+        // SAFETY: unlinked and not yet shared: ours alone.
+        unsafe {
+            self.meta_mut(|m| {
+                m.token = own;
+                m.role = role;
+            });
+        }
+        NonNull::from(self)
+    }
+
+    /// `next_free` of a node lent from a stack: an address no node has.
+    const ON_STACK: *mut Waiter<T> = NonNull::dangling().as_ptr();
+
+    fn is_on_stack(&self) -> bool {
+        self.next_free.load(Relaxed) == Self::ON_STACK
     }
 
     fn new() -> Waiter<T> {
@@ -98,7 +126,6 @@ impl<T> Waiter<T> {
             slot: UnsafeCell::new(None),
             own: Token::new(),
             next_free: AtomicPtr::new(ptr::null_mut()),
-            on_stack: false,
         }
     }
 
@@ -207,7 +234,7 @@ impl<T> Pool<T> {
         // SAFETY: caller's contract: we own the node now.
         let n = unsafe { node.as_ref() };
         debug_assert!(unsafe { n.slot(|s| s.is_none()) }, "a waiter went back to the pool holding a value");
-        if n.on_stack {
+        if n.is_on_stack() {
             return; // its call drops it
         }
         // A wait that gave up still holds its task's waker (or thread):
