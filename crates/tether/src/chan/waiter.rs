@@ -18,8 +18,8 @@
 //! A single blocking operation (`recv_blocking`, `send_blocking` and their
 //! timeouts) parks with a node on its own thread's stack instead
 //! ([`Waiter::on_stack`]): the thread cannot move it while parked, and the
-//! pool's two atomic updates and their cache line stay out of every
-//! rendezvous.
+//! pool's atomic updates (two to take a node, two to give it back) and
+//! their shared cache line stay out of every rendezvous.
 
 use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
