@@ -110,6 +110,8 @@ impl<E> Core<E> {
     /// Gives a slot back and wakes the spawners waiting for one.
     pub(super) fn release(&self) {
         self.active.fetch_sub(1, SeqCst);
+        // Pairs with a waiter's announce-then-retry (`wait_slot`).
+        crate::sync_impl::handshake_fence();
         if self.slot_waiters.load(SeqCst) > 0 {
             let l = lock(&self.lists);
             for (_, w) in l.slots.iter() {
@@ -136,6 +138,8 @@ impl<E> Core<E> {
             None => {
                 *key = Some(l.slots.insert(w()));
                 self.slot_waiters.store(l.slots.len(), SeqCst);
+                // The caller's retry of `try_acquire` follows: see `release`.
+                crate::sync_impl::handshake_fence();
             }
         }
     }
