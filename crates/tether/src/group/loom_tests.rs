@@ -85,3 +85,19 @@ fn loom_last_task_end_races_an_async_wait() {
         end.join().unwrap();
     });
 }
+
+/// A group with a limit of one: a spawner blocks for the slot while the
+/// task holding it ends and gives it back. Whichever interleaving, the
+/// spawner gets the slot (loom fails the model on a lost wake-up).
+#[test]
+fn loom_slot_release_races_a_blocking_acquire() {
+    loom::model(|| {
+        let core = Arc::new(Core::<Failed>::new(&Context::background(), None, 1, false));
+        assert!(core.try_acquire(), "the first slot is free");
+        let c = core.clone();
+        // Not joined, as in `loom_last_task_end_races_a_blocking_wait`.
+        drop(thread::spawn(move || c.release()));
+        assert!(core.acquire_blocking(), "the released slot reaches the waiting spawner");
+        core.release();
+    });
+}
