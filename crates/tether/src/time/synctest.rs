@@ -27,6 +27,10 @@ use crate::leak::{self, LeakError, Tracker};
 /// use tether::{Context, sync::WaitGroup, time};
 ///
 /// let retries = time::synctest(|clock| {
+///     // Idle means "no clock activity for a quiet period" (2 ms by
+///     // default). A test that counts exact steps on a loaded machine,
+///     // where a thread can be descheduled that long, wants a longer one.
+///     clock.set_quiet_period(Duration::from_millis(20));
 ///     // Exponential back-off, 1 s to 32 s: a minute of waiting, in ms.
 ///     let (ctx, _cancel) = Context::background().with_timeout(Duration::from_secs(60));
 ///     let mut delay = Duration::from_secs(1);
