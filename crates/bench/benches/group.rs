@@ -165,17 +165,7 @@ fn main() {
     }
     tether::leak::set_enabled(true);
     const BARE: &str = "WaitGroup::go vs tokio::spawn + add/done";
-    t.bench(BARE, "tether", |n| {
-        rt.block_on(async {
-            for k in chunk_sizes(n) {
-                let wg = WaitGroup::new();
-                for _ in 0..k {
-                    wg.go(async {});
-                }
-                wg.wait().await;
-            }
-        })
-    });
+    t.bench(BARE, "tether", wg_go);
     t.bench(BARE, "tokio::spawn", |n| {
         rt.block_on(async {
             for k in chunk_sizes(n) {

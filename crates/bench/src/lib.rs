@@ -412,12 +412,8 @@ pub fn go_bench_metrics(dir: &str) -> BTreeMap<String, BTreeMap<String, f64>> {
         }
         _ => ".".to_string(),
     };
-    let result = Command::new(go)
+    let result = go_command(go, dir)
         .args(["test", "-run", "^$", "-bench", &filter, "-benchtime", benchtime, "-count", "1"])
-        .current_dir(workspace_root().join("bench/go").join(dir))
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
         .output();
     match result {
         Ok(o) if o.status.success() => {
@@ -442,21 +438,24 @@ pub fn go_bench_metrics(dir: &str) -> BTreeMap<String, BTreeMap<String, f64>> {
     out
 }
 
+/// `go` run in `bench/go/<dir>`, offline: the module's own dependencies
+/// only, the installed toolchain only.
+fn go_command(go: impl AsRef<std::ffi::OsStr>, dir: &str) -> Command {
+    let mut cmd = Command::new(go);
+    cmd.current_dir(workspace_root().join("bench/go").join(dir))
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off");
+    cmd
+}
+
 /// Builds the Go program (package `main`) in `bench/go/<dir>` into
 /// `target/go-bin/<dir>` and returns its path; `None` if Go is not
 /// installed (run `bench/run`) or the build failed (said on stderr).
 pub fn go_build(dir: &str) -> Option<PathBuf> {
     let go = go_binary()?;
     let out = workspace_root().join("target/go-bin").join(dir);
-    let result = Command::new(go)
-        .args(["build", "-o"])
-        .arg(&out)
-        .arg(".")
-        .current_dir(workspace_root().join("bench/go").join(dir))
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
-        .output();
+    let result = go_command(go, dir).args(["build", "-o"]).arg(&out).arg(".").output();
     match result {
         Ok(o) if o.status.success() => Some(out),
         Ok(o) => {

@@ -168,7 +168,7 @@ mod waiter;
 
 use std::fmt;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use self::arms::{RecvArm, RecvState, SendArm};
 use self::core::{Chan, UNBOUNDED};
@@ -284,17 +284,26 @@ impl<T> Sender<T> {
     /// sending or by a close.
     #[track_caller]
     pub fn send_blocking(&self, v: T) -> Result<(), SendError<T>> {
+        self.send_until(v, None)
+            .unwrap_or_else(|_| panic!("a send without a deadline only ends by sending or by close"))
+    }
+
+    /// The blocking send behind `send_blocking` and `send_timeout_blocking`:
+    /// `Err(v)` if `deadline` passed first.
+    #[track_caller]
+    fn send_until(&self, v: T, deadline: Option<Instant>) -> Result<Result<(), SendError<T>>, T> {
         // The fast path first, before anything else is built: a buffered
         // send usually finds room, and a producer made slower by even a
         // few nanoseconds lets its consumer catch up and park more often
         // (an unbounded spsc stream measured 24 -> 80-170 ns a message
-        // when every send built its waiter node first).
+        // when every send built its waiter node first). A rendezvous send
+        // goes straight to the arm, which tries under the lock.
         let v = if self.chan.cap == 0 {
             v
         } else {
             match self.chan.try_send(v) {
-                Ok(()) => return Ok(()),
-                Err(TrySendError::Closed(v)) => return Err(SendError(v)),
+                Ok(()) => return Ok(Ok(())),
+                Err(TrySendError::Closed(v)) => return Ok(Err(SendError(v))),
                 Err(TrySendError::Full(v)) => v,
             }
         };
@@ -303,7 +312,10 @@ impl<T> Sender<T> {
         let mut arm = SendArm::new(Some(&self.chan), v);
         // SAFETY: `node` is from `on_stack`, outlives `arm` and stays put.
         unsafe { arm.lend_node(&node) };
-        arm.send_blocking(None).expect("a send without a deadline only ends by sending or by close")
+        match arm.send_blocking(deadline) {
+            Some(r) => Ok(r),
+            None => Err(arm.take_value().expect("a timed-out send keeps its value")),
+        }
     }
 
     /// Sends `v` only if that is possible right now: a receiver is waiting
@@ -355,13 +367,9 @@ impl<T> Sender<T> {
     /// value.
     #[track_caller]
     pub fn send_timeout_blocking(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
-        let node = Waiter::on_stack();
-        let mut arm = SendArm::new(Some(&self.chan), v);
-        // SAFETY: `node` is from `on_stack`, outlives `arm` and stays put.
-        unsafe { arm.lend_node(&node) };
-        match arm.send_blocking(Some(crate::clock::deadline_after(d))) {
-            Some(r) => r.map_err(|SendError(v)| SendTimeoutError::Closed(v)),
-            None => Err(SendTimeoutError::Timeout(arm.take_value().expect("a timed-out send keeps its value"))),
+        match self.send_until(v, Some(crate::clock::deadline_after(d))) {
+            Ok(r) => r.map_err(|SendError(v)| SendTimeoutError::Closed(v)),
+            Err(v) => Err(SendTimeoutError::Timeout(v)),
         }
     }
 
@@ -485,11 +493,18 @@ impl<T> Receiver<T> {
     /// a value or by a close.
     #[track_caller]
     pub fn recv_blocking(&self) -> Result<T, RecvError> {
+        self.recv_until(None).expect("a receive without a deadline only ends with a value or by close")
+    }
+
+    /// The blocking receive behind `recv_blocking` and
+    /// `recv_timeout_blocking`: `None` if `deadline` passed first.
+    #[track_caller]
+    fn recv_until(&self, deadline: Option<Instant>) -> Option<Result<T, RecvError>> {
         // The fast path first: most receives on a busy channel wait for
         // nothing, and need no node.
         match self.chan.try_recv_fair(true) {
-            Ok(v) => return Ok(v),
-            Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+            Ok(v) => return Some(Ok(v)),
+            Err(TryRecvError::Closed) => return Some(Err(RecvError::Closed)),
             Err(TryRecvError::Empty) => {}
         }
         // Declared before the receive, so it outlives it: see `lend_node`.
@@ -497,7 +512,7 @@ impl<T> Receiver<T> {
         let mut arm = RecvArm::new(Some(&self.chan));
         // SAFETY: `node` is from `on_stack`, outlives `arm` and stays put.
         unsafe { arm.lend_node(&node) };
-        arm.recv_blocking(None).expect("a receive without a deadline only ends with a value or by close")
+        arm.recv_blocking(deadline)
     }
 
     /// Receives a value only if one is ready now: buffered, or offered by
@@ -537,11 +552,7 @@ impl<T> Receiver<T> {
     /// - `Timeout` if no value arrived within `d`.
     #[track_caller]
     pub fn recv_timeout_blocking(&self, d: Duration) -> Result<T, RecvTimeoutError> {
-        let node = Waiter::on_stack();
-        let mut arm = RecvArm::new(Some(&self.chan));
-        // SAFETY: `node` is from `on_stack`, outlives `arm` and stays put.
-        unsafe { arm.lend_node(&node) };
-        match arm.recv_blocking(Some(crate::clock::deadline_after(d))) {
+        match self.recv_until(Some(crate::clock::deadline_after(d))) {
             Some(r) => r.map_err(|RecvError::Closed| RecvTimeoutError::Closed),
             None => Err(RecvTimeoutError::Timeout),
         }

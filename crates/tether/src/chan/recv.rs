@@ -262,14 +262,11 @@ impl<'a, T> RecvArm<'a, T> {
         }
     }
 
-    /// A single blocking receive; `None` if `deadline` passed first.
+    /// A single blocking receive, after the caller's lock-free attempt
+    /// found nothing (`Receiver::recv_until`); `None` if `deadline` passed
+    /// first.
     pub(crate) fn recv_blocking(&mut self, deadline: Option<Instant>) -> Option<Result<T, RecvError>> {
         let chan = self.chan.expect("a receive has a channel");
-        match chan.try_recv_fair(true) {
-            Ok(v) => return Some(Ok(v)),
-            Err(TryRecvError::Closed) => return Some(Err(RecvError::Closed)),
-            Err(TryRecvError::Empty) => {}
-        }
         // Spin on the hint; whatever it says, `start` tries once more (under
         // the lock, or lock-free first on a buffered channel) before linking.
         spin_on(|| chan.recv_maybe_ready());

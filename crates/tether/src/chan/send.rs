@@ -289,8 +289,9 @@ impl<'a, T> SendArm<'a, T> {
         Blocked::new(SENDING, Some(self.site))
     }
 
-    /// A single blocking send; `None` if `deadline` passed first (the
-    /// value is still in the arm).
+    /// A single blocking send, after the caller's lock-free attempt on a
+    /// buffered channel found no room (`Sender::send_until`); `None` if
+    /// `deadline` passed first (the value is still in the arm).
     pub(crate) fn send_blocking(&mut self, deadline: Option<Instant>) -> Option<Result<(), SendError<T>>> {
         let chan = self.chan.expect("a send has a channel");
         // On a rendezvous channel go straight to `start`: it tries under
@@ -301,11 +302,8 @@ impl<'a, T> SendArm<'a, T> {
         let v = if chan.cap == 0 {
             v
         } else {
-            let v = match chan.try_send(v) {
-                Ok(()) => return Some(Ok(())),
-                Err(TrySendError::Closed(v)) => return Some(Err(SendError(v))),
-                Err(TrySendError::Full(v)) => v,
-            };
+            // The caller's lock-free attempt found no room
+            // (`Sender::send_until`).
             if spin_on(|| chan.send_maybe_ready()) {
                 match chan.try_send(v) {
                     Ok(()) => return Some(Ok(())),
